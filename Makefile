@@ -1,0 +1,66 @@
+# gotorcon — build, test and demo.
+#
+#   make demo   installs tor when missing, then runs examples/hello offline
+#               on a private Tor network on loopback.
+#   make test   installs tor when missing, then vet, cross-compile checks,
+#               brief fuzzing and the race-enabled test suite, inside a
+#               loopback-only network namespace where the machine allows one.
+
+GO        ?= go
+PKGS      ?= ./...
+TESTFLAGS ?= -race -timeout 15m
+FUZZTIME  ?= 10s
+
+# NETNS runs a command with only a loopback interface when unshare works
+# (root, or unprivileged user namespaces); otherwise it runs it as is.
+NETNS = $(CURDIR)/.ci/netns
+
+.PHONY: all test demo tor vet crossbuild unit fuzz bench tidy
+
+all: test
+
+## tor: install tor (Debian) when it is missing.
+tor:
+	@if command -v tor >/dev/null 2>&1 && command -v tor-gencert >/dev/null 2>&1; then \
+		tor --version | head -n 1; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing tor with apt-get"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tor >/dev/null && tor --version | head -n 1; \
+	else \
+		echo "tor is not installed. Install it with:  sudo apt-get update && sudo apt-get install -y tor" >&2; \
+		exit 1; \
+	fi
+
+vet:
+	$(GO) vet $(PKGS)
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+## crossbuild: the library must build for the other platforms users run.
+crossbuild:
+	GOOS=windows GOARCH=amd64 $(GO) build $(PKGS)
+	GOOS=darwin  GOARCH=arm64 $(GO) build $(PKGS)
+
+## fuzz: brief runs of the fuzz targets (go test -fuzz takes one target at a time).
+fuzz:
+	@for t in $$(cat .ci/fuzz-targets 2>/dev/null); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
+		$(NETNS) $(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
+
+unit:
+	$(NETNS) $(GO) test $(TESTFLAGS) $(PKGS)
+
+test: tor
+	$(GO) mod download
+	$(MAKE) --no-print-directory vet crossbuild
+	$(MAKE) --no-print-directory fuzz
+	$(MAKE) --no-print-directory unit
+
+bench: tor
+	$(NETNS) $(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+demo: tor
+	$(GO) mod download
+	$(NETNS) $(GO) run ./examples/hello
