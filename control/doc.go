@@ -1,0 +1,63 @@
+// Package control is a client for Tor's control protocol (control-spec v1,
+// tested against tor 0.4.9).
+//
+// Connect and authenticate:
+//
+//	c, err := control.Dial(ctx, "unix", "/run/tor/control")
+//	if err != nil { ... }
+//	defer c.Close()
+//	if err := c.Authenticate(ctx); err != nil { ... } // SAFECOOKIE, password or NULL
+//	v, err := c.GetInfoValue(ctx, "version")
+//
+// # Concurrency
+//
+// A [Conn] may be used from any number of goroutines. Commands are
+// pipelined: each is written without waiting for the replies to earlier
+// ones, commands queued while a write is in progress go out together in the
+// next write, and replies are matched to commands in order. One goroutine
+// reads replies and routes asynchronous events (650 replies, which tor may
+// send between a command and its reply) to subscriptions.
+//
+// Every blocking method takes a context. When the context ends the method
+// returns at once; the command's reply is still read and dropped, so the
+// stream stays in sync. A cancelled ADD_ONION whose reply creates a service
+// is undone with DEL_ONION. When the connection ends (Close, tor exiting,
+// an I/O or protocol error) every pending and later call fails with an
+// error matching net.ErrClosed that wraps the cause; [Conn.Done] is closed
+// and [Conn.Err] reports the cause.
+//
+// # Arguments
+//
+// No value passed to a method can start a second command. Values that tor
+// accepts quoted (SETCONF and RESETCONF values) are sent as C-escaped quoted
+// strings, so a newline in a value is data of that option. Arguments tor
+// takes unquoted (GETINFO keys, ADD_ONION targets, event and signal names,
+// addresses, ...) are checked with [CheckToken]: CR, LF, NUL, spaces and
+// quotes are refused with an error matching [ErrInvalidArgument] before
+// anything is written. Passwords and cookies are sent hex-encoded.
+//
+// # Replies
+//
+// Replies are parsed in every form of control-spec §2.3: mid lines ("250-"),
+// data lines ("250+") followed by a dot-stuffed data block, several data
+// blocks in one reply, mixed status codes, and 8-bit data. A reply is held
+// in memory up to [DefaultMaxReplySize] (see [WithMaxReplySize]). Error
+// replies are returned as *[Error], which matches sentinels such as
+// [ErrUnrecognizedEntity] (552) with errors.Is. Values tor writes as C
+// strings (octal escapes for UTF-8 and control bytes) are decoded to their
+// bytes.
+//
+// # Events
+//
+// [Conn.Subscribe] returns a [Subscription] with its own buffered channel.
+// The connection keeps tor's SETEVENTS mask equal to the union of the live
+// subscriptions. A subscriber that falls behind loses events (counted by
+// [Subscription.Dropped]) but never delays replies or other subscribers.
+// [ParseEvent] and the ParseXxxEvent functions decode the event types a
+// controller usually needs (STATUS_CLIENT BOOTSTRAP, CIRC, STREAM, HS_DESC,
+// CONF_CHANGED, ...); unknown events, keywords and values are passed
+// through, never dropped.
+//
+// The package controltest provides an in-process fake control port for
+// tests, driven by transcripts of real sessions.
+package control

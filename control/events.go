@@ -1,0 +1,341 @@
+package control
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
+)
+
+// Event is an asynchronous event from tor (a 6xx reply), as received. Use
+// [ParseEvent] or the typed parsers (ParseCircEvent, ParseStatusEvent, ...)
+// to decode its fields.
+type Event struct {
+	// Type is the event name, such as "CIRC" or "STATUS_CLIENT".
+	Type string
+	// Lines are the event's lines in order (usually one; CONF_CHANGED and
+	// data events such as NS have several).
+	Lines []Line
+}
+
+func newEvent(r *Reply) *Event {
+	t := r.Lines[0].Text
+	if i := strings.IndexByte(t, ' '); i >= 0 {
+		t = t[:i]
+	}
+	return &Event{Type: t, Lines: r.Lines}
+}
+
+// Code returns the status code of the event's first line (650).
+func (e *Event) Code() int { return e.Lines[0].Code }
+
+// Text returns the first line after the event name and its space: the
+// event's arguments.
+func (e *Event) Text() string {
+	t := e.Lines[0].Text
+	if i := strings.IndexByte(t, ' '); i >= 0 {
+		return t[i+1:]
+	}
+	return ""
+}
+
+// Data returns the data block of the first line that has one ("" if none).
+func (e *Event) Data() string {
+	for _, l := range e.Lines {
+		if l.HasData() {
+			return l.Data
+		}
+	}
+	return ""
+}
+
+// Args parses the arguments of the event's first line (see [ParseArgs]).
+func (e *Event) Args() (Args, error) { return ParseArgs(e.Text()) }
+
+// String renders the event as on the wire.
+func (e *Event) String() string { return (&Reply{Lines: e.Lines}).String() }
+
+// DefaultEventBuffer is the number of events a [Subscription] buffers when
+// SubscribeOptions.Buffer is zero.
+const DefaultEventBuffer = 1024
+
+// SubscribeOptions tune a subscription.
+type SubscribeOptions struct {
+	// Buffer is the capacity of the subscription's channel;
+	// DefaultEventBuffer when zero.
+	Buffer int
+	// DropOldest selects the overflow policy when the buffer is full: by
+	// default the new event is dropped (the subscriber sees a prefix of
+	// the stream, then a gap); with DropOldest the oldest buffered event is
+	// dropped to make room (the subscriber sees the most recent events).
+	// Either way the connection never waits for a subscriber, and every
+	// dropped event is counted in Subscription.Dropped.
+	DropOldest bool
+}
+
+// Subscription is a stream of tor events of the types it was created for.
+// Its channel is closed by Close or when the connection ends.
+type Subscription struct {
+	c          *Conn
+	names      []string // upper case, sorted
+	ch         chan *Event
+	dropOldest bool
+	dropped    atomic.Uint64
+}
+
+// Events returns the channel on which events arrive, in the order tor sent
+// them. It is closed when the subscription or the connection is closed.
+func (s *Subscription) Events() <-chan *Event { return s.ch }
+
+// Names returns the event names of the subscription (upper case, sorted).
+func (s *Subscription) Names() []string { return slices.Clone(s.names) }
+
+// Dropped returns the number of events dropped because the subscriber's
+// buffer was full.
+func (s *Subscription) Dropped() uint64 { return s.dropped.Load() }
+
+func (s *Subscription) wants(typ string) bool {
+	_, ok := slices.BinarySearch(s.names, typ)
+	return ok
+}
+
+func (s *Subscription) deliver(ev *Event) {
+	select {
+	case s.ch <- ev:
+		return
+	default:
+	}
+	if s.dropOldest {
+		select {
+		case <-s.ch:
+		default:
+		}
+		select {
+		case s.ch <- ev:
+		default:
+		}
+	}
+	s.dropped.Add(1)
+}
+
+// Close ends the subscription: its channel is closed, and tor is told to
+// stop sending event types no other subscription wants (without waiting for
+// the answer). Close does not block and is safe to call more than once.
+func (s *Subscription) Close() error {
+	c := s.c
+	c.subsMu.Lock()
+	i := slices.Index(c.subs, s)
+	if i < 0 {
+		c.subsMu.Unlock()
+		return nil
+	}
+	c.subs = slices.Delete(c.subs, i, i+1)
+	close(s.ch)
+	c.subsMu.Unlock()
+	c.maskMu.Lock()
+	c.updateMaskLocked(true)
+	c.maskMu.Unlock()
+	return nil
+}
+
+// dispatch hands an event to every subscription that wants it. It never
+// blocks.
+func (c *Conn) dispatch(r *Reply) {
+	ev := newEvent(r)
+	c.subsMu.RLock()
+	for _, s := range c.subs {
+		if s.wants(ev.Type) {
+			s.deliver(ev)
+		}
+	}
+	c.subsMu.RUnlock()
+}
+
+// Subscribe starts a subscription to the named events (case-insensitive,
+// such as "CIRC", "STATUS_CLIENT", "HS_DESC"). Names are checked against
+// tor's GETINFO events/names first, because one unknown name makes tor
+// reject the whole SETEVENTS. When Subscribe returns, tor has applied the
+// new event mask: a command issued afterwards cannot miss events it causes.
+//
+// Any number of subscriptions may be live at once; the connection keeps
+// tor's event mask equal to the union of their names. Each subscription has
+// its own bounded buffer (see [SubscribeOptions]); a subscriber that does
+// not read never delays command replies or other subscribers.
+func (c *Conn) Subscribe(ctx context.Context, names ...string) (*Subscription, error) {
+	return c.SubscribeWith(ctx, SubscribeOptions{}, names...)
+}
+
+// SubscribeWith is Subscribe with options.
+func (c *Conn) SubscribeWith(ctx context.Context, opts SubscribeOptions, names ...string) (*Subscription, error) {
+	if len(names) == 0 {
+		return nil, fmt.Errorf("%w: no event names", ErrInvalidArgument)
+	}
+	norm := make([]string, 0, len(names))
+	for _, n := range names {
+		if err := CheckToken("event name", n); err != nil {
+			return nil, err
+		}
+		norm = append(norm, strings.ToUpper(n))
+	}
+	slices.Sort(norm)
+	norm = slices.Compact(norm)
+	if err := c.checkEventNames(ctx, norm); err != nil {
+		return nil, err
+	}
+	size := opts.Buffer
+	if size <= 0 {
+		size = DefaultEventBuffer
+	}
+	s := &Subscription{c: c, names: norm, ch: make(chan *Event, size), dropOldest: opts.DropOldest}
+
+	c.subsMu.Lock()
+	select {
+	case <-c.done:
+		c.subsMu.Unlock()
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return nil, c.closedErr()
+	default:
+	}
+	c.subs = append(c.subs, s)
+	c.subsMu.Unlock()
+
+	c.maskMu.Lock()
+	r := c.updateMaskLocked(false)
+	c.maskMu.Unlock()
+	if err := c.waitMask(ctx, r); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// updateMaskLocked computes the union of the live subscriptions and, when it
+// differs from what was last sent, enqueues a SETEVENTS. It returns the
+// request that establishes the current mask (nil if none was ever needed).
+func (c *Conn) updateMaskLocked(async bool) *request {
+	c.subsMu.RLock()
+	var all []string
+	for _, s := range c.subs {
+		all = append(all, s.names...)
+	}
+	c.subsMu.RUnlock()
+	slices.Sort(all)
+	all = slices.Compact(all)
+	mask := strings.Join(all, " ")
+	if c.maskReq != nil && mask == c.mask {
+		return c.maskReq
+	}
+	if c.maskReq == nil && mask == "" {
+		return nil
+	}
+	line := "SETEVENTS"
+	if mask != "" {
+		line += " " + mask
+	}
+	r := newRequest("SETEVENTS", line, nil)
+	r.late = func(rep *Reply) {
+		if !rep.OK() {
+			c.log.Warn("control: SETEVENTS failed", "err", replyError("SETEVENTS", rep))
+		}
+	}
+	c.mask, c.maskReq = mask, r
+	if async {
+		c.send(r)
+	} else if err := c.enqueue(r); err != nil {
+		r.err = err
+		close(r.done)
+	}
+	return r
+}
+
+// waitMask waits until the SETEVENTS request r (possibly sent by another
+// caller) has been answered. When it failed, the mask is marked unknown so
+// that the next change resends it.
+func (c *Conn) waitMask(ctx context.Context, r *request) error {
+	if r == nil {
+		return nil
+	}
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		if !r.async && (r.state.CompareAndSwap(stQueued, stCancelled) || r.state.CompareAndSwap(stWritten, stAbandoned)) {
+			c.forgetMask(r)
+			return ctx.Err()
+		}
+		select {
+		case <-r.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	err := r.err
+	if err == nil {
+		err = replyError("SETEVENTS", r.reply)
+	}
+	if err != nil {
+		c.forgetMask(r)
+	}
+	return err
+}
+
+func (c *Conn) forgetMask(r *request) {
+	c.maskMu.Lock()
+	if c.maskReq == r {
+		c.maskReq, c.mask = nil, ""
+	}
+	c.maskMu.Unlock()
+}
+
+// checkEventNames refuses names that tor's GETINFO events/names does not
+// list (fetched once per connection; skipped if tor does not know the key).
+func (c *Conn) checkEventNames(ctx context.Context, names []string) error {
+	c.maskMu.Lock()
+	known, ok := c.eventNames, c.namesKnown
+	c.maskMu.Unlock()
+	if !ok {
+		v, err := c.GetInfo(ctx, "events/names")
+		switch {
+		case err == nil:
+			known = map[string]bool{}
+			for _, n := range strings.Fields(v["events/names"]) {
+				known[n] = true
+			}
+		case isCode(err, 552):
+			known = nil // an old tor: let SETEVENTS decide
+		default:
+			return err
+		}
+		c.maskMu.Lock()
+		c.eventNames, c.namesKnown = known, true
+		c.maskMu.Unlock()
+	}
+	if known == nil {
+		return nil
+	}
+	for _, n := range names {
+		if !known[n] {
+			return fmt.Errorf("%w: %w: tor does not know the event %q (see GETINFO events/names)", ErrInvalidArgument, ErrUnrecognizedEntity, n)
+		}
+	}
+	return nil
+}
+
+// SetEvents sends SETEVENTS with exactly these names, replacing tor's event
+// mask. Events still go only to subscriptions that asked for them, and the
+// next Subscribe or Subscription.Close sets the mask back to the union of
+// the live subscriptions: most programs want [Conn.Subscribe] instead.
+func (c *Conn) SetEvents(ctx context.Context, names ...string) error {
+	line := "SETEVENTS"
+	for _, n := range names {
+		if err := CheckToken("event name", n); err != nil {
+			return err
+		}
+		line += " " + n
+	}
+	c.maskMu.Lock()
+	c.mask, c.maskReq = "", nil
+	c.maskMu.Unlock()
+	return c.requestOK(ctx, line)
+}
