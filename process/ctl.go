@@ -22,7 +22,7 @@ import (
 
 // ErrProtocol is returned (wrapped) when tor's control connection answers
 // something that is not a control-protocol reply.
-var ErrProtocol = errors.New("process: control protocol error")
+var ErrProtocol = errors.New("control protocol error")
 
 const maxReplyLines = 1000
 
@@ -68,9 +68,6 @@ func (s *ctlSession) do(ctx context.Context, line string) ([]replyLine, error) {
 	}
 	stop := context.AfterFunc(ctx, func() { s.conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	if d, ok := ctx.Deadline(); ok {
-		s.conn.SetDeadline(d)
-	}
 	if _, err := s.conn.Write([]byte(line + "\r\n")); err != nil {
 		return nil, s.ioErr(ctx, err)
 	}

@@ -90,7 +90,7 @@ func (o *output) addLine(line string) {
 		o.full = true
 	}
 	level := lineLevel(line)
-	if level >= slog.LevelWarn {
+	if level >= slog.LevelWarn && !harmless(line) {
 		o.problems = append(o.problems, line)
 		if len(o.problems) > maxProblemLines {
 			o.problems = o.problems[1:]
@@ -149,4 +149,9 @@ func lineMessage(line string) string {
 		return line[i+2:]
 	}
 	return line
+}
+
+// harmless reports warnings that say nothing about a failure.
+func harmless(line string) bool {
+	return strings.Contains(line, "You are running Tor as root")
 }

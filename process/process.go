@@ -76,7 +76,7 @@ func formatLines(lines []string) string {
 	}
 	q := make([]string, len(lines))
 	for i, l := range lines {
-		q[i] = strconv.Quote(lineMessage(l))
+		q[i] = strconv.Quote(truncate(lineMessage(l), 200))
 	}
 	return "; tor said: " + strings.Join(q, ", ")
 }
