@@ -1,7 +1,11 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -65,6 +69,11 @@ func (h HiddenService) validate() error {
 	if h.Dir == "" {
 		return fmt.Errorf("%w: a hidden service needs a HiddenServiceDir", ErrInvalidOption)
 	}
+	if !filepath.IsAbs(h.Dir) {
+		// Tor resolves it against its own working directory, and when it
+		// cannot create the directory it exits (see checkNewServiceDirs).
+		return fmt.Errorf("%w: HiddenServiceDir %q must be an absolute path", ErrInvalidOption, h.Dir)
+	}
 	for _, o := range h.Lines() {
 		if err := validateOption(o); err != nil {
 			return err
@@ -119,4 +128,28 @@ func hiddenServiceLines(hs []HiddenService) []Option {
 		l = append(l, h.Lines()...)
 	}
 	return l
+}
+
+// checkNewServiceDirs refuses hidden services whose directory tor could
+// not create because its parent does not exist. Tor 0.4.9 accepts such a
+// SETCONF and then exits ("Acting on config options left us in a broken
+// state. Dying."), so the check must happen before the SETCONF. Only
+// services new to tor are checked, and only a parent that is visibly
+// missing on this machine counts (a tor on another machine may see other
+// files).
+func checkNewServiceDirs(old, updated []HiddenService) error {
+	had := map[string]bool{}
+	for _, h := range old {
+		had[h.Dir] = true
+	}
+	for _, h := range updated {
+		if had[h.Dir] || h.Dir == "" {
+			continue
+		}
+		parent := filepath.Dir(h.Dir)
+		if _, err := os.Stat(parent); errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%w: the parent of HiddenServiceDir %s does not exist; tor would exit trying to create it", ErrInvalidOption, h.Dir)
+		}
+	}
+	return nil
 }

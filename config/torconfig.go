@@ -700,9 +700,20 @@ func (c *TorConfig) Apply(ctx context.Context) error {
 	for i, k := range keys {
 		slots[i] = c.staged[k]
 	}
+	var hsErr error
+	if st, ok := c.staged[strings.ToLower(hsGroup)]; ok {
+		var old []HiddenService
+		if cur := c.cur[strings.ToLower(hsGroup)]; cur != nil {
+			old = ParseHiddenServices(cur.lines)
+		}
+		hsErr = checkNewServiceDirs(old, ParseHiddenServices(st.lines))
+	}
 	c.mu.Unlock()
 	if len(slots) == 0 {
 		return nil
+	}
+	if hsErr != nil {
+		return hsErr
 	}
 	entries := entriesOf(slots)
 	if err := c.conn.SetConf(ctx, entries...); err != nil {
@@ -754,6 +765,14 @@ func applyError(cmd string, err error, sent []control.ConfEntry) error {
 		all = append(all, e.Key)
 		if mentions(cerr.Text, e.Key) {
 			named = append(named, e.Key)
+		}
+	}
+	if len(named) == 0 && strings.Contains(cerr.Text, "rendezvous options") {
+		// Tor's message for a bad hidden-service group names no option.
+		for _, k := range all {
+			if strings.HasPrefix(strings.ToLower(k), "hiddenservice") {
+				named = append(named, k)
+			}
 		}
 	}
 	if len(named) == 0 {
