@@ -577,8 +577,14 @@ func TestRequestValidation(t *testing.T) {
 		func() error { return c.HSPost(ctx, "d", "", "a b") },
 		func() error { return c.HSPost(ctx, "d", "a b") },
 		func() error { return c.DelOnion(ctx, "x\r\nSIGNAL SHUTDOWN") },
-		func() error { _, err := c.OnionClientAuthAdd(ctx, OnionClientAuth{Address: "a b", PrivateKey: "k"}); return err },
-		func() error { _, err := c.OnionClientAuthAdd(ctx, OnionClientAuth{Address: "a", PrivateKey: "k k"}); return err },
+		func() error {
+			_, err := c.OnionClientAuthAdd(ctx, OnionClientAuth{Address: "a b", PrivateKey: "k"})
+			return err
+		},
+		func() error {
+			_, err := c.OnionClientAuthAdd(ctx, OnionClientAuth{Address: "a", PrivateKey: "k k"})
+			return err
+		},
 		func() error {
 			_, err := c.OnionClientAuthAdd(ctx, OnionClientAuth{Address: "a", KeyType: "x=", PrivateKey: "k"})
 			return err
