@@ -261,4 +261,3 @@ func TestCreatorError(t *testing.T) {
 	}
 	checkEmpty(t, parent)
 }
-
