@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -216,6 +217,11 @@ func (c *Conn) roundTrip(ctx context.Context, r *request) (*Reply, error) {
 	if err := c.enqueue(r); err != nil {
 		return nil, err
 	}
+	return r.wait(ctx)
+}
+
+// wait waits for the reply of an enqueued request.
+func (r *request) wait(ctx context.Context) (*Reply, error) {
 	select {
 	case <-r.done:
 	case <-ctx.Done():
@@ -230,6 +236,33 @@ func (c *Conn) roundTrip(ctx context.Context, r *request) (*Reply, error) {
 	}
 	return r.reply, replyError(r.cmd, r.reply)
 }
+
+// Call is a command in flight, started with [Conn.Start].
+type Call struct {
+	r *request
+}
+
+// Start sends one raw command line like [Conn.Request] but does not wait
+// for the reply: one goroutine can pipeline many commands and collect the
+// replies later with [Call.Wait], in any order.
+func (c *Conn) Start(line string) (*Call, error) {
+	if err := checkLine(line); err != nil {
+		return nil, err
+	}
+	r := newRequest(commandName(line), line, nil)
+	if err := c.enqueue(r); err != nil {
+		return nil, err
+	}
+	return &Call{r: r}, nil
+}
+
+// Done is closed when the reply has arrived or the connection has ended.
+func (call *Call) Done() <-chan struct{} { return call.r.done }
+
+// Wait waits for the reply, as Request does. If ctx ends first, Wait
+// returns ctx.Err() and the reply is dropped when it arrives; Wait must not
+// be called again after that.
+func (call *Call) Wait(ctx context.Context) (*Reply, error) { return call.r.wait(ctx) }
 
 // send enqueues r without waiting; its reply goes to r.late.
 func (c *Conn) send(r *request) {
@@ -253,6 +286,10 @@ func (c *Conn) writeLoop() {
 		case <-c.done:
 			return
 		}
+		// Let goroutines that are ready to run (typically callers just
+		// woken by replies) queue their next commands, so that they go out
+		// in this write rather than one write each.
+		runtime.Gosched()
 		for {
 			c.mu.Lock()
 			if c.closed {
