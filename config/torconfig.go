@@ -177,7 +177,7 @@ func Load(ctx context.Context, conn *control.Conn, opts *LoadOptions) (*TorConfi
 		return fail(err)
 	}
 	c := newConfig(schema, true)
-	c.conn = conn
+	c.conn, c.sub = conn, sub
 	if opts.Logger != nil {
 		c.log = opts.Logger
 	}
@@ -186,7 +186,7 @@ func Load(ctx context.Context, conn *control.Conn, opts *LoadOptions) (*TorConfi
 	}
 	if sub != nil {
 		sctx, cancel := context.WithCancel(context.Background())
-		c.sub, c.stopSync, c.syncDone = sub, cancel, make(chan struct{})
+		c.stopSync, c.syncDone = cancel, make(chan struct{})
 		go c.syncLoop(sctx)
 	}
 	return c, nil
@@ -209,23 +209,54 @@ func (s *Schema) fetchKeys() []string {
 
 // fetchAll replaces the local copy with every value tor has, in one
 // GETCONF (two if tor refuses keys it listed itself).
+//
+// With a CONF_CHANGED subscription, the events buffered before the GETCONF
+// are older than its answer and are discarded: replaying them on top of
+// it would bring back old values, for good when newer events were dropped.
+// Tor writes every event it queued before the answer ahead of it, so once
+// GetConf returns, those events are in the buffer; when some are (or more
+// were dropped), the snapshot is taken again, a bounded number of times.
 func (c *TorConfig) fetchAll(ctx context.Context) error {
 	keys := c.schema.fetchKeys()
-	entries, err := c.conn.GetConf(ctx, keys...)
-	if bad := unrecognizedKeys(err); len(bad) > 0 {
-		c.log.Warn("config: tor refused option names it listed; skipping them", "keys", bad)
-		keys = without(keys, bad)
-		entries, err = c.conn.GetConf(ctx, keys...)
+	for attempt := 1; ; attempt++ {
+		var dropped uint64
+		if c.sub != nil {
+			c.drainEvents()
+			dropped = c.sub.Dropped()
+		}
+		entries, err := c.conn.GetConf(ctx, keys...)
+		if bad := unrecognizedKeys(err); len(bad) > 0 {
+			c.log.Warn("config: tor refused option names it listed; skipping them", "keys", bad)
+			keys = without(keys, bad)
+			entries, err = c.conn.GetConf(ctx, keys...)
+		}
+		if err != nil {
+			return fmt.Errorf("config: read option values: %w", err)
+		}
+		if c.sub != nil && attempt < 5 && (len(c.sub.Events()) > 0 || c.sub.Dropped() != dropped) {
+			continue // changes raced with the snapshot: take it again
+		}
+		c.mu.Lock()
+		c.cur = map[string]*slot{}
+		c.mergeEntries(entries)
+		c.notifyLocked()
+		c.mu.Unlock()
+		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("config: read option values: %w", err)
+}
+
+// drainEvents discards the buffered events.
+func (c *TorConfig) drainEvents() {
+	for {
+		select {
+		case _, ok := <-c.sub.Events():
+			if !ok {
+				return
+			}
+		default:
+			return
+		}
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.cur = map[string]*slot{}
-	c.mergeEntries(entries)
-	c.notifyLocked()
-	return nil
 }
 
 // unrecognizedKeys returns the keys a 552 GETCONF error names.
@@ -946,7 +977,7 @@ func (c *TorConfig) Close() error {
 // overflowed) or one cannot be parsed, it reads every value again.
 func (c *TorConfig) syncLoop(ctx context.Context) {
 	defer close(c.syncDone)
-	var dropped uint64
+	dropped := c.sub.Dropped()
 	for {
 		select {
 		case <-ctx.Done():
@@ -968,12 +999,13 @@ func (c *TorConfig) syncLoop(ctx context.Context) {
 			}
 			if d := c.sub.Dropped(); d != dropped {
 				c.log.Warn("config: CONF_CHANGED events were dropped; reading every value again", "dropped", d-dropped)
-				dropped, resync = d, true
+				resync = true
 			}
 			if resync {
 				if err := c.fetchAll(ctx); err != nil && ctx.Err() == nil {
 					c.log.Warn("config: resynchronisation failed", "err", err)
 				}
+				dropped = c.sub.Dropped()
 			}
 		}
 	}
