@@ -550,5 +550,3 @@ func firstWords(lines []string) []string {
 	}
 	return w
 }
-
-
