@@ -90,6 +90,7 @@ type ApplyError struct {
 	Err error
 }
 
+// Error names the command, the options, tor's code and its message.
 func (e *ApplyError) Error() string {
 	return fmt.Sprintf("config: tor refused %s of %s: %d %s", e.Command, strings.Join(e.Options, ", "), e.Code, e.Text)
 }
@@ -1034,7 +1035,11 @@ func (c *TorConfig) Torrc() *Torrc {
 			continue
 		}
 		done[key] = true
-		t.opts = append(t.opts, s.lines...)
+		for _, o := range s.lines {
+			if !strings.HasPrefix(o.Key, "__") {
+				t.opts = append(t.opts, o)
+			}
+		}
 	}
 	for _, key := range c.order {
 		if !done[key] {

@@ -71,6 +71,7 @@ const (
 	True  AutoBool = 1
 )
 
+// String returns the value as tor spells it: "0", "1" or "auto".
 func (a AutoBool) String() string {
 	switch a {
 	case Auto:
