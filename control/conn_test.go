@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"runtime"
 	"strings"
@@ -726,4 +727,8 @@ func TestWriteErrorEndsConnection(t *testing.T) {
 	assert.ErrorIs(t, err, net.ErrClosed)
 	<-c.Done()
 	assert.True(t, errors.Is(c.Err(), io.ErrClosedPipe) || errors.Is(c.Err(), io.EOF), "%v", c.Err())
+}
+
+func newTestLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
