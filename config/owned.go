@@ -63,8 +63,8 @@ func MarkOwned(path string) error {
 }
 
 // IsOwnedTorrc reports whether the torrc at path was written by this
-// library: its sidecar exists, is a regular file, and names this very
-// path. A missing sidecar is not an error (false, nil).
+// library: its sidecar exists, is a regular file that neither group nor
+// others may write, and names this very path. A missing sidecar is not an error (false, nil).
 func IsOwnedTorrc(path string) (bool, error) {
 	if path == "" {
 		return false, nil
@@ -81,7 +81,8 @@ func IsOwnedTorrc(path string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if !st.Mode().IsRegular() {
+	if !st.Mode().IsRegular() || st.Mode().Perm()&0o022 != 0 {
+		// Not a file we wrote, or one others could have written.
 		return false, nil
 	}
 	b, err := os.ReadFile(side)

@@ -550,3 +550,32 @@ func firstWords(lines []string) []string {
 	}
 	return w
 }
+
+func TestTorSaveWithIncludeNeedsForce(t *testing.T) {
+	ctx := testCtx(t)
+	dir := t.TempDir()
+	torrc, socket := filepath.Join(dir, "torrc"), filepath.Join(dir, "ctl")
+	include := filepath.Join(dir, "extra.conf")
+	require.NoError(t, os.WriteFile(include, []byte("ContactInfo from the include\n"), 0o600))
+	rc := baseTorrc(t, dir).Torrc()
+	rc.Add("%include", include)
+	require.NoError(t, config.WriteOwnedTorrc(torrc, rc))
+	ownTor(t, torrc, socket)
+	cfg, err := config.Load(ctx, connectUnix(t, socket), nil)
+	require.NoError(t, err)
+	defer cfg.Close()
+	assert.Equal(t, "from the include", cfg.Get("ContactInfo").String())
+
+	before, err := os.ReadFile(torrc)
+	require.NoError(t, err)
+	require.ErrorIs(t, cfg.Save(ctx, config.SaveOptions{}), config.ErrNeedsForce)
+	after, err := os.ReadFile(torrc)
+	require.NoError(t, err)
+	assert.Equal(t, before, after)
+
+	require.NoError(t, cfg.Save(ctx, config.SaveOptions{Force: true}))
+	after, err = os.ReadFile(torrc)
+	require.NoError(t, err)
+	assert.NotContains(t, string(after), "%include")
+	assert.Contains(t, string(after), "ContactInfo from the include")
+}

@@ -69,6 +69,9 @@ var (
 	// ErrUnapplied is returned by Save while changes are staged: SAVECONF
 	// writes what tor has, so staged changes would silently be left out.
 	ErrUnapplied = errors.New("config: staged changes are not applied yet")
+	// ErrNeedsForce is returned by Save when tor's torrc uses %include
+	// (GETINFO config-can-saveconf is 0) and SaveOptions.Force is not set.
+	ErrNeedsForce = errors.New("config: SAVECONF needs FORCE")
 )
 
 // ApplyError is tor's refusal of a SETCONF or RESETCONF. Tor applies all
@@ -915,10 +918,11 @@ type SaveOptions struct {
 }
 
 // Save persists tor's current configuration into the torrc tor was started
-// with (SAVECONF), so it survives a restart. It is refused, without
-// anything sent but GETINFO config-file, when that torrc was not written by
-// this library (ErrNotOurTorrc; see WriteOwnedTorrc) unless
-// opts.AllowUnowned, and while changes are staged (ErrUnapplied): Apply
+// with (SAVECONF), so it survives a restart. It is refused, with nothing
+// sent but one GETINFO (config-file, config-can-saveconf), when that torrc
+// was not written by this library (ErrNotOurTorrc; see WriteOwnedTorrc)
+// unless opts.AllowUnowned, when it uses %include unless opts.Force
+// (ErrNeedsForce), and while changes are staged (ErrUnapplied): Apply
 // them first, or Discard them. Tor rewrites the whole file and drops its
 // comments; options starting with "__" are not saved.
 func (c *TorConfig) Save(ctx context.Context, opts SaveOptions) error {
@@ -933,10 +937,11 @@ func (c *TorConfig) Save(ctx context.Context, opts SaveOptions) error {
 	if err != nil {
 		return err
 	}
-	path, err := c.conn.GetInfoValue(ctx, "config-file")
+	info, err := c.conn.GetInfo(ctx, "config-file", "config-can-saveconf")
 	if err != nil {
 		return fmt.Errorf("config: ask tor for its torrc: %w", err)
 	}
+	path := info["config-file"]
 	if !opts.AllowUnowned {
 		owned, err := IsOwnedTorrc(path)
 		if err != nil {
@@ -945,6 +950,9 @@ func (c *TorConfig) Save(ctx context.Context, opts SaveOptions) error {
 		if !owned {
 			return fmt.Errorf("%w: tor would overwrite %s (no %s sidecar); pass SaveOptions{AllowUnowned: true} to overwrite it anyway", ErrNotOurTorrc, path, OwnedSuffix)
 		}
+	}
+	if info["config-can-saveconf"] == "0" && !opts.Force {
+		return fmt.Errorf("%w: %s uses %%include, which SAVECONF would replace by the options themselves; pass SaveOptions{Force: true} to do so", ErrNeedsForce, path)
 	}
 	if err := c.conn.SaveConf(ctx, opts.Force); err != nil {
 		return fmt.Errorf("config: SAVECONF to %s: %w", path, err)

@@ -297,6 +297,12 @@ func TestOwnedTorrc(t *testing.T) {
 	owned, _ = IsOwnedTorrc(dirPath)
 	assert.False(t, owned)
 
+	// A sidecar others may write does not count.
+	require.NoError(t, os.Chmod(path+OwnedSuffix, 0o622))
+	owned, _ = IsOwnedTorrc(path)
+	assert.False(t, owned)
+	require.NoError(t, os.Chmod(path+OwnedSuffix, 0o600))
+
 	// MarkOwned works before tor creates the torrc.
 	missing := filepath.Join(dir, "later")
 	require.NoError(t, MarkOwned(missing))
