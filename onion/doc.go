@@ -1,0 +1,30 @@
+// Package onion publishes Tor onion services as net.Listeners and dials
+// through Tor.
+//
+// # Keys and addresses
+//
+// A v3 onion address is the base32 of the service's ed25519 public key, a
+// checksum and a version byte (rend-spec-v3 §6). EncodeAddress and
+// ParseAddress convert both ways and check the checksum, version and key;
+// errors match ErrInvalidAddress. A service's identity Key is held the way
+// tor holds it, as a 64-byte expanded ed25519 key; it is made from a new
+// random key (GenerateKey), a crypto/ed25519 private key (NewKey), tor's
+// expanded key (NewKeyFromExpanded, ParseKeyBlob) or tor's key file
+// (ReadSecretKeyFile, ReadServiceDir), and written back in each of those
+// forms.
+//
+// # Client authorization
+//
+// A service published with client authorization can be reached only by
+// clients holding one of its authorized x25519 keys. GenerateClientKey
+// makes a ClientKey; its public half goes to the service, its private
+// half to the client's tor, each in the encoding tor wants there.
+//
+// # Dialing
+//
+// Dialer connects through a tor SOCKS port, to .onion and ordinary
+// addresses alike. It is a golang.org/x/net/proxy ContextDialer whose
+// errors tell why tor failed (see SOCKSError), resolves names through tor
+// (Resolve, ResolvePTR), isolates streams by SOCKS credentials, and builds
+// an *http.Client that never leaks DNS or honours proxy variables.
+package onion
