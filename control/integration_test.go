@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/textproto"
 	"os"
 	"runtime"
 	"strings"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	binecontrol "github.com/cretz/bine/control"
 
 	"github.com/gotorcon/tor/control"
 	"github.com/gotorcon/tor/control/controltest"
@@ -452,5 +455,27 @@ func BenchmarkRawGetInfoPipelined(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkBineGetInfoSequential is the same round trip with
+// github.com/cretz/bine/control v0.2.0, for comparison. (bine serializes
+// commands; its concurrent use is not benchmarked because it can deadlock.)
+func BenchmarkBineGetInfoSequential(b *testing.B) {
+	tor := sharedTorFor(b)
+	nc, err := net.Dial("unix", tor.ControlSocket)
+	if err != nil {
+		b.Fatal(err)
+	}
+	bc := binecontrol.NewConn(textproto.NewConn(nc))
+	b.Cleanup(func() { nc.Close() })
+	if err := bc.Authenticate(""); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := bc.GetInfo("version"); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
