@@ -586,3 +586,8 @@ func (p *Process) waitDone(d time.Duration) bool {
 		return false
 	}
 }
+
+// Warnings returns tor's most recent [warn] and [err] output lines (or,
+// when it printed none, its last few lines), oldest first; the warning
+// about running as root is left out.
+func (p *Process) Warnings() []string { return p.out.problemLines() }

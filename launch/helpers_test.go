@@ -1,0 +1,105 @@
+package launch
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gotorcon/tor/config"
+)
+
+func offline() *config.Torrc { return new(config.Torrc).Add("DisableNetwork", "1") }
+
+// closedPort returns a loopback TCP port nobody listens on.
+func closedPort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	return port
+}
+
+// deadEndNetwork is a torrc that lets tor enable its network without ever
+// leaving loopback: its only directory authority is a closed loopback port
+// (TestingTorNetwork lets tor use a private address), no fallbacks. Tor
+// stalls at 5 % with "Connection refused" problems (RECOMMENDATION=ignore).
+func deadEndNetwork(t testing.TB) *config.Torrc {
+	port := closedPort(t)
+	return new(config.Torrc).
+		Add("DirAuthority", fmt.Sprintf("deadend orport=%d no-v2 v3ident=%040d 127.0.0.1:%d %040d", port, 1, port, 2)).
+		Add("UseDefaultFallbackDirs", "0").
+		Add("TestingTorNetwork", "1")
+}
+
+// deadEndBridge is like deadEndNetwork with a closed loopback bridge: tor
+// reports the refused connection with RECOMMENDATION=warn at once.
+func deadEndBridge(t testing.TB) *config.Torrc {
+	port := closedPort(t)
+	return new(config.Torrc).
+		Add("DirAuthority", fmt.Sprintf("deadend orport=%d no-v2 v3ident=%040d 127.0.0.1:%d %040d", port, 1, port, 2)).
+		Add("UseDefaultFallbackDirs", "0").
+		Add("UseBridges", "1").
+		Add("Bridge", fmt.Sprintf("127.0.0.1:%d", port))
+}
+
+func pidAlive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
+
+// ourGoroutines lists goroutines started by this module's packages.
+func ourGoroutines() []string {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var out []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "created by github.com/gotorcon/tor/") || strings.Contains(g, "created by os/exec.") {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+func checkNoGoroutines(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		gs := ourGoroutines()
+		if len(gs) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines outlived Close:\n%s", len(gs), strings.Join(gs, "\n\n"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// checkGone checks that the tor of a closed Tor left nothing behind.
+func checkGone(t testing.TB, pid int, dir string) {
+	t.Helper()
+	if pidAlive(pid) {
+		t.Errorf("tor pid %d still alive", pid)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("directory %s left behind (%v)", dir, err)
+	}
+}
+
+func privDir(tor *Tor) string { return filepath.Dir(tor.Process().TorrcPath()) }
