@@ -113,7 +113,7 @@ func TestBootstrapTimeout(t *testing.T) {
 		Progress: func(b *control.Bootstrap) {
 			progress = append(progress, b.Progress)
 		},
-		Logger: nil,
+		Logger:  nil,
 		Creator: recordingCreator(func(p int, d string) { pid, dir = p, d }),
 	})
 	took := time.Since(start)
