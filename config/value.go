@@ -216,28 +216,26 @@ func (v Value) Float() (float64, error) {
 
 // Duration reads a TimeInterval (a plain number counts seconds) or a
 // TimeMsecInterval (a plain number counts milliseconds), with tor's units
-// ("10 minutes", "1 second", "250 msec", "2 weeks", ...). An option of
-// another type is read as a TimeInterval.
+// ("10 minutes", "1 second", "250 msec", "2 weeks", ...), up to tor's
+// limit of 2^31-1 units. An option of another type is read as a
+// TimeInterval.
 func (v Value) Duration() (time.Duration, error) {
 	s, err := v.last()
 	if err != nil {
 		return 0, err
 	}
+	table, unitLen := timeUnits, time.Second
 	if v.Type == TypeTimeMsecInterval {
-		n, perr := parseUnits(s, msecUnits)
-		if perr != nil {
-			return 0, v.typeErr("a time interval", s, perr)
-		}
-		return time.Duration(n) * time.Millisecond, nil
+		table, unitLen = msecUnits, time.Millisecond
 	}
-	n, perr := parseUnits(s, timeUnits)
+	n, perr := parseUnits(s, table)
+	if perr == nil && n > math.MaxInt32 {
+		perr = errors.New("too long") // tor keeps intervals in an int
+	}
 	if perr != nil {
 		return 0, v.typeErr("a time interval", s, perr)
 	}
-	if n > math.MaxInt64/uint64(time.Second) {
-		return 0, v.typeErr("a time interval", s, errors.New("too long"))
-	}
-	return time.Duration(n) * time.Second, nil
+	return time.Duration(n) * unitLen, nil
 }
 
 // DataSize reads a DataSize in bytes, with tor's units ("1 GB", "512 KB",
