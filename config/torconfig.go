@@ -313,16 +313,14 @@ func (c *TorConfig) slotOf(name string) (key, slotName string, group bool, info 
 // mention (a GETCONF reply or a CONF_CHANGED event): their lines are the
 // complete new value, and a bare key means unset. Options and groups the
 // entries do not mention keep their values.
-func (c *TorConfig) mergeEntries(entries []control.ConfEntry) []string {
+func (c *TorConfig) mergeEntries(entries []control.ConfEntry) {
 	fresh := map[string]*slot{}
-	var names []string
 	for _, e := range entries {
 		key, name, group, _ := c.slotOf(e.Key)
 		s := fresh[key]
 		if s == nil {
 			s = &slot{name: name, group: group}
 			fresh[key] = s
-			names = append(names, name)
 		}
 		if !e.Unset {
 			s.lines = append(s.lines, Option{Key: e.Key, Value: e.Value})
@@ -331,7 +329,6 @@ func (c *TorConfig) mergeEntries(entries []control.ConfEntry) []string {
 	for k, s := range fresh {
 		c.cur[k] = s
 	}
-	return names
 }
 
 func (c *TorConfig) notifyLocked() {
