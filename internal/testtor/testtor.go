@@ -47,6 +47,9 @@ type Options struct {
 	Extra []config.Option
 	// Binary is the tor executable; "tor" from PATH when empty.
 	Binary string
+	// ExtraFiles are passed to tor as file descriptors 3, 4, ... (for
+	// example one end of a socket pair for __OwningControllerFD 3).
+	ExtraFiles []*os.File
 }
 
 // Tor is a running test tor.
@@ -191,6 +194,7 @@ func New(opts Options) (*Tor, error) {
 	tt.cmd.Stdout = tt.out
 	tt.cmd.Stderr = tt.out
 	tt.cmd.Dir = dir
+	tt.cmd.ExtraFiles = opts.ExtraFiles
 	if err := tt.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", path, err)
 	}
