@@ -33,7 +33,7 @@ var global struct {
 // Global returns a handle on the one tor this program shares, starting it
 // on first use with opts. Later calls share it when their options agree
 // with the running tor's (same Path and DataDir when given; every torrc
-// key they set has the same values), and otherwise fail with an error
+// key they set has the same values; their Creator is not used), and otherwise fail with an error
 // matching [ErrGlobalConflict]. A call without NoNetwork enables the
 // network of a global tor started with NoNetwork and waits for its
 // bootstrap. Each handle must be closed; the last Close stops the tor. When
@@ -193,14 +193,11 @@ func (g *globalTor) compatible(opts Options, torrc *config.Torrc) error {
 	if opts.DataDir != "" && filepath.Clean(opts.DataDir) != filepath.Clean(g.opts.DataDir) {
 		why = append(why, fmt.Sprintf("DataDir %q (running: %q)", opts.DataDir, g.opts.DataDir))
 	}
-	if opts.Creator != nil && opts.Creator != g.opts.Creator {
-		why = append(why, "a different Creator")
-	}
 	for _, k := range torrc.Keys() {
 		want, have := torrc.Values(k), g.torrc.Values(k)
 		if !equal(want, have) {
 			if have == nil {
-				why = append(why, fmt.Sprintf("%s %q (not set on the running tor)", k, want))
+				why = append(why, fmt.Sprintf("%s %q (the running tor was started without it)", k, want))
 			} else {
 				why = append(why, fmt.Sprintf("%s %q (running: %q)", k, want, have))
 			}
