@@ -732,3 +732,49 @@ func TestWriteErrorEndsConnection(t *testing.T) {
 func newTestLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
+
+func TestEventWithoutTypeIsReported(t *testing.T) {
+	var logs syncBuf
+	c := fake(t, func(s *controltest.Conn) {
+		for {
+			cmd, err := s.ReadCommand()
+			if err != nil {
+				return
+			}
+			switch cmd.Keyword {
+			case "GETINFO":
+				if cmd.Args == "events/names" {
+					s.Reply("250-events/names=BW", "250 OK")
+					continue
+				}
+				s.Reply("650 ", "650 BW 1 1", "250-version=1", "250 OK")
+			default:
+				s.Reply("250 OK")
+			}
+		}
+	}, WithLogger(newTestLogger(&logs)))
+	sub, err := c.Subscribe(context.Background(), "BW")
+	require.NoError(t, err)
+	_, err = c.GetInfo(context.Background(), "version")
+	require.NoError(t, err)
+	ev := <-sub.Events()
+	assert.Equal(t, "BW", ev.Type)
+	assert.Contains(t, logs.String(), "dropped an event without a type")
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

@@ -143,6 +143,10 @@ func (s *Subscription) Close() error {
 // blocks.
 func (c *Conn) dispatch(r *Reply) {
 	ev := newEvent(r)
+	if ev.Type == "" {
+		c.log.Warn("control: dropped an event without a type", "event", trimForError(ev.String()))
+		return
+	}
 	c.subsMu.RLock()
 	for _, s := range c.subs {
 		if s.wants(ev.Type) {
