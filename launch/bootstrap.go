@@ -137,13 +137,16 @@ func (t *Tor) waitBootstrap(ctx context.Context, bc bootstrapConfig, setNetwork 
 	if err != nil {
 		return fail(fmt.Errorf("GETINFO status/bootstrap-phase: %w", err))
 	}
-	if handle(b) {
-		return nil
-	}
+	done := handle(b)
+	// Enable even when the phase says 100: a tor whose network was disabled
+	// again after its bootstrap still reports 100.
 	if setNetwork {
 		if err := t.conn.SetConf(ctx, control.ConfEntry{Key: "DisableNetwork", Value: "0"}); err != nil {
 			return fail(fmt.Errorf("SETCONF DisableNetwork=0: %w", err))
 		}
+	}
+	if done {
+		return nil
 	}
 	var procDone <-chan struct{}
 	if t.proc != nil {
@@ -157,7 +160,7 @@ func (t *Tor) waitBootstrap(ctx context.Context, bc bootstrapConfig, setNetwork 
 				if cause == nil {
 					cause = errors.New("subscription closed")
 				}
-				return fail(fmt.Errorf("control connection: %w", cause))
+				return fail(&control.ClosedError{Cause: cause})
 			}
 			se, err := control.ParseStatusEvent(ev)
 			if err != nil {
