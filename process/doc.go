@@ -27,7 +27,7 @@
 // # Files
 //
 // Every Process has a private directory (mode 0700) under [os.TempDir]
-// named "gotorcon-*" that holds the torrc, an empty defaults file, the
+// named "gotorcon-tor-*" that holds the torrc, an empty defaults file, the
 // unix control socket, a lock file and, unless [Options.DataDir] names one,
 // tor's DataDirectory. [Process.Close] removes it. A Go program that died
 // cannot remove its directory, so Start removes the directories of dead

@@ -13,7 +13,7 @@ import (
 )
 
 const (
-	dirPrefix = "gotorcon-"
+	dirPrefix = "gotorcon-tor-"
 	lockName  = "gotorcon.lock"
 	// staleUnlockedAge is how old a directory without a lock file must be
 	// before a sweep removes it (its creator may be about to lock it).
@@ -95,7 +95,7 @@ func staleParents(extra string) []string {
 	return ps
 }
 
-// removeStaleDirs removes every gotorcon-* directory under parents whose
+// removeStaleDirs removes every gotorcon-tor-* directory under parents whose
 // lock file is unlocked and names its (dead) owner, or that has no lock
 // file and is older than staleUnlockedAge. It returns the directories it
 // removed.
