@@ -279,3 +279,24 @@ func TestParseEventDispatch(t *testing.T) {
 	_, err = ParseCircEvent(ev(t, "650 CIRC 1 BUILT K=\"x"))
 	assert.ErrorIs(t, err, ErrMalformedEvent)
 }
+
+func BenchmarkParseEvent(b *testing.B) {
+	for name, wire := range map[string]string{
+		"CIRC":          "650 CIRC 7 BUILT $AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA~alpha,$BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB~beta,$CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC~gamma BUILD_FLAGS=NEED_CAPACITY PURPOSE=GENERAL TIME_CREATED=2026-11-22T06:05:03.131771",
+		"STATUS_CLIENT": `650 STATUS_CLIENT NOTICE BOOTSTRAP PROGRESS=14 TAG=handshake SUMMARY="Handshaking with a relay"`,
+		"HS_DESC":       "650 HS_DESC UPLOAD kjawryjpvr7yslij76jnuyycs6jlu2sxo2dmslswedczyhkgfzsfztyd UNKNOWN $AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA~hsdir b64blindedkey HSDIR_INDEX=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+		"CONF_CHANGED":  "650-CONF_CHANGED\r\n650-ContactInfo=\"tab\\there\"\r\n650-ExitPolicy=accept *:80\r\n650 OK",
+	} {
+		b.Run(name, func(b *testing.B) {
+			r, err := newReplyReader(strings.NewReader(wire+"\r\n"), 0).ReadReply()
+			require.NoError(b, err)
+			e := newEvent(r)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := ParseEvent(e); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -130,6 +130,10 @@ func FuzzReadReply(f *testing.F) {
 	for _, s := range []string{
 		"250 OK\r\n", "250-a=b\r\n250 OK\r\n", "250+a=\r\n..x\r\n.\r\n250 OK\r\n",
 		"650+NS\r\nr a b\r\n.\r\n650 OK\r\n", "512-x\r\n250 y\r\n", "25", "250*x\r\n", "250 a\rb\r\n",
+		"650 CIRC 1 BUILT $A~a,$B=b PURPOSE=GENERAL TIME_CREATED=2026-11-22T06:05:03.131771\r\n",
+		"650 STATUS_CLIENT NOTICE BOOTSTRAP PROGRESS=14 TAG=handshake SUMMARY=\"Handshaking\"\r\n",
+		"650 STREAM 1 NEW 0 [::1]:80\r\n", "650 HS_DESC UPLOAD a UNKNOWN $F~n k HSDIR_INDEX=0\r\n",
+		"650-CONF_CHANGED\r\n650-K=\"v\"\r\n650 OK\r\n", "650 ADDRMAP a b \"2012-11-19 00:50:13\"\r\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -143,6 +147,9 @@ func FuzzReadReply(f *testing.F) {
 			if len(r.Lines) == 0 || r.Lines[len(r.Lines)-1].Sep != ' ' {
 				t.Fatalf("reply without end line: %#v", r)
 			}
+			// The typed event parsers accept or reject anything without
+			// panicking.
+			ParseEvent(newEvent(r))
 			for _, l := range r.Lines {
 				if l.Code < 0 || l.Code > 999 || (l.Sep != ' ' && l.Sep != '-' && l.Sep != '+') {
 					t.Fatalf("bad line %#v", l)
