@@ -10,7 +10,8 @@ import (
 
 // Event is an asynchronous event from tor (a 6xx reply), as received. Use
 // [ParseEvent] or the typed parsers (ParseCircEvent, ParseStatusEvent, ...)
-// to decode its fields.
+// to decode its fields. Every subscription that wants an event receives the
+// same *Event: treat it as read-only.
 type Event struct {
 	// Type is the event name, such as "CIRC" or "STATUS_CLIENT".
 	Type string

@@ -140,6 +140,13 @@ func (r *replyReader) readLine() ([]byte, error) {
 // ReadReply reads one complete reply.
 func (r *replyReader) ReadReply() (*Reply, error) {
 	r.n = 0
+	// Don't hold on to the scratch space of a huge reply.
+	if cap(r.long) > 1<<20 {
+		r.long = nil
+	}
+	if cap(r.data) > 1<<20 {
+		r.data = nil
+	}
 	reply := &Reply{Lines: make([]Line, 0, 2)}
 	for {
 		l, err := r.readLine()
