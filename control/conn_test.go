@@ -778,3 +778,48 @@ func (s *syncBuf) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+func TestSubscribeRetriesAfterAnotherSetEventsFailed(t *testing.T) {
+	var mu sync.Mutex
+	var lines []string
+	failNext := false
+	c := fake(t, func(s *controltest.Conn) {
+		for {
+			cmd, err := s.ReadCommand()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			lines = append(lines, cmd.Line)
+			fail := failNext && cmd.Keyword == "SETEVENTS"
+			if fail {
+				failNext = false
+			}
+			mu.Unlock()
+			switch {
+			case cmd.Keyword == "GETINFO":
+				s.Reply("250-events/names=BW CIRC", "250 OK")
+			case fail:
+				s.Reply("451 busy")
+			default:
+				s.Reply("250 OK")
+			}
+		}
+	})
+	ctx := context.Background()
+	a, err := c.Subscribe(ctx, "BW")
+	require.NoError(t, err)
+	defer a.Close()
+	b, err := c.Subscribe(ctx, "BW", "CIRC")
+	require.NoError(t, err)
+	mu.Lock()
+	failNext = true
+	mu.Unlock()
+	require.NoError(t, b.Close()) // its SETEVENTS BW fails
+	d, err := c.Subscribe(ctx, "BW")
+	require.NoError(t, err)
+	defer d.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []string{"GETINFO events/names", "SETEVENTS BW", "SETEVENTS BW CIRC", "SETEVENTS BW", "SETEVENTS BW"}, lines)
+}

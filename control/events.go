@@ -206,10 +206,20 @@ func (c *Conn) SubscribeWith(ctx context.Context, opts SubscribeOptions, names .
 	c.subs = append(c.subs, s)
 	c.subsMu.Unlock()
 
-	c.maskMu.Lock()
-	r := c.updateMaskLocked(false)
-	c.maskMu.Unlock()
-	if err := c.waitMask(ctx, r); err != nil {
+	// The first attempt may wait for a SETEVENTS sent by someone else; if
+	// that one failed, the mask is marked unknown and the second attempt
+	// sends our own.
+	var err error
+	for attempt := 0; attempt < 2; attempt++ {
+		c.maskMu.Lock()
+		r, sent := c.updateMaskLocked(false)
+		c.maskMu.Unlock()
+		err = c.waitMask(ctx, r)
+		if err == nil || sent || ctx.Err() != nil {
+			break
+		}
+	}
+	if err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -218,8 +228,9 @@ func (c *Conn) SubscribeWith(ctx context.Context, opts SubscribeOptions, names .
 
 // updateMaskLocked computes the union of the live subscriptions and, when it
 // differs from what was last sent, enqueues a SETEVENTS. It returns the
-// request that establishes the current mask (nil if none was ever needed).
-func (c *Conn) updateMaskLocked(async bool) *request {
+// request that establishes the current mask (nil if none was ever needed)
+// and whether it was sent by this call.
+func (c *Conn) updateMaskLocked(async bool) (*request, bool) {
 	c.subsMu.RLock()
 	var all []string
 	for _, s := range c.subs {
@@ -230,10 +241,10 @@ func (c *Conn) updateMaskLocked(async bool) *request {
 	all = slices.Compact(all)
 	mask := strings.Join(all, " ")
 	if c.maskReq != nil && mask == c.mask {
-		return c.maskReq
+		return c.maskReq, false
 	}
 	if c.maskReq == nil && mask == "" {
-		return nil
+		return nil, false
 	}
 	line := "SETEVENTS"
 	if mask != "" {
@@ -252,7 +263,7 @@ func (c *Conn) updateMaskLocked(async bool) *request {
 		r.err = err
 		close(r.done)
 	}
-	return r
+	return r, true
 }
 
 // waitMask waits until the SETEVENTS request r (possibly sent by another
