@@ -1,3 +1,5 @@
+//go:build unix
+
 package launch
 
 import (
@@ -124,4 +126,3 @@ func BenchmarkBine(b *testing.B) {
 		b.StartTimer()
 	}
 }
-
