@@ -139,6 +139,7 @@ type AuthError struct {
 	Err     error
 }
 
+// Error describes the failure, the methods offered and the one tried.
 func (e *AuthError) Error() string {
 	m := e.Method
 	if m == "" {
@@ -148,6 +149,7 @@ func (e *AuthError) Error() string {
 		strings.Join(e.Offered, ","), m, e.Err)
 }
 
+// Unwrap returns the cause.
 func (e *AuthError) Unwrap() error { return e.Err }
 
 // ErrServerHashMismatch is matched by the error Authenticate returns when

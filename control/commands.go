@@ -108,6 +108,8 @@ func parseConfLine(text string) (ConfEntry, error) {
 // one entry with Unset set. Option names are case-insensitive; the reply
 // uses tor's canonical spelling. Quoted values are decoded to their bytes.
 // An unknown option fails the whole request with ErrUnrecognizedEntity.
+// (Tor may print an empty list option as "Key=", an empty value rather than
+// Unset: tor bug #18263.)
 func (c *Conn) GetConf(ctx context.Context, keys ...string) ([]ConfEntry, error) {
 	if len(keys) == 0 {
 		return nil, nil

@@ -30,6 +30,7 @@ type Error struct {
 	Lines []Line
 }
 
+// Error renders the command, code and text, and the other error lines.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("control: ")
@@ -89,6 +90,7 @@ type ClosedError struct {
 	Cause error
 }
 
+// Error says that the connection is closed, and why.
 func (e *ClosedError) Error() string {
 	if e.Cause == nil || e.Cause == net.ErrClosed {
 		return "control: connection closed"

@@ -75,6 +75,7 @@ func ParseRelay(s string) Relay {
 	return Relay{Fingerprint: s}
 }
 
+// String renders the relay as a LongName ("$FP~nick").
 func (r Relay) String() string {
 	switch {
 	case r.Fingerprint == "":
