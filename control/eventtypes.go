@@ -1,6 +1,7 @@
 package control
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -15,7 +16,7 @@ import (
 // parse (a malformed time, say) are left zero and remain in Args.
 
 // ErrMalformedEvent is matched by errors from the typed event parsers.
-var ErrMalformedEvent = fmt.Errorf("control: malformed event")
+var ErrMalformedEvent = errors.New("control: malformed event")
 
 func malformed(ev *Event, why string) error {
 	return fmt.Errorf("%w: %s: %s: %q", ErrMalformedEvent, ev.Type, why, trimForError(ev.Lines[0].Text))
