@@ -1,0 +1,218 @@
+package process
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseVersion(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want string
+		ok   bool
+	}{
+		{"0.4.9.11", "0.4.9.11", true},
+		{"0.4.9.11.", "0.4.9.11", true},
+		{"0.4.9.1-alpha-dev (git-0123456789abcdef)", "0.4.9.1-alpha-dev", true},
+		{"0.4.8.10-rc", "0.4.8.10-rc", true},
+		{"0.3.5", "0.3.5.0", true},
+		{"", "", false},
+		{"garbage", "", false},
+		{"1.2", "", false},
+		{"99999999999999999999.1.1.1", "", false},
+	} {
+		v, err := ParseVersion(tc.in)
+		if (err == nil) != tc.ok {
+			t.Errorf("ParseVersion(%q) error %v, want ok=%v", tc.in, err, tc.ok)
+			continue
+		}
+		if err != nil {
+			if !errors.Is(err, ErrBadVersion) {
+				t.Errorf("ParseVersion(%q) = %v, want ErrBadVersion", tc.in, err)
+			}
+			continue
+		}
+		if v.String() != tc.want {
+			t.Errorf("ParseVersion(%q) = %s, want %s", tc.in, v, tc.want)
+		}
+	}
+	ordered := []string{"0.2.9.17", "0.4.5.0-alpha", "0.4.5.0-rc", "0.4.5.0", "0.4.9.11", "1.0.0.0"}
+	for i := range ordered {
+		for j := range ordered {
+			a, _ := ParseVersion(ordered[i])
+			b, _ := ParseVersion(ordered[j])
+			want := 0
+			if i < j {
+				want = -1
+			} else if i > j {
+				want = 1
+			}
+			if got := a.Compare(b); got != want {
+				t.Errorf("%s vs %s = %d, want %d", a, b, got, want)
+			}
+		}
+	}
+	old, _ := ParseVersion("0.4.4.9")
+	if err := CheckVersion(old); !errors.Is(err, ErrTooOld) {
+		t.Errorf("CheckVersion(0.4.4.9) = %v", err)
+	}
+	if err := CheckVersion(MinVersion()); err != nil {
+		t.Errorf("CheckVersion(MinVersion) = %v", err)
+	}
+}
+
+func FuzzParseVersion(f *testing.F) {
+	for _, s := range []string{"0.4.9.11", "0.4.9.1-alpha-dev (git-x)", "1.2.3", "x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, err := ParseVersion(s)
+		if err != nil {
+			return
+		}
+		w, err := ParseVersion(v.String())
+		if err != nil || w.Compare(v) != 0 || w.String() != v.String() {
+			t.Fatalf("%q → %v → %v %v", s, v, w, err)
+		}
+	})
+}
+
+func TestFind(t *testing.T) {
+	dir := t.TempDir()
+	exe := filepath.Join(dir, "mytor")
+	os.WriteFile(exe, []byte("#!/bin/sh\n"), 0o755)
+	notExe := filepath.Join(dir, "plain")
+	os.WriteFile(notExe, nil, 0o644)
+
+	if got, err := Find(exe); err != nil || got != exe {
+		t.Errorf("Find(explicit) = %q, %v", got, err)
+	}
+	if runtime.GOOS != "windows" {
+		if _, err := Find(notExe); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Find(not executable) = %v", err)
+		}
+	}
+	t.Setenv(EnvTor, exe)
+	if got, err := Find(""); err != nil || got != exe {
+		t.Errorf("Find with $%s = %q, %v", EnvTor, got, err)
+	}
+	t.Setenv(EnvTor, filepath.Join(dir, "missing"))
+	if _, err := Find(""); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), EnvTor) {
+		t.Errorf("Find with a bad $%s = %v", EnvTor, err)
+	}
+	t.Setenv(EnvTor, "")
+	t.Setenv("PATH", dir)
+	os.WriteFile(filepath.Join(dir, torExe()), []byte("#!/bin/sh\n"), 0o755)
+	if got, err := Find(""); err != nil || got != filepath.Join(dir, torExe()) {
+		t.Errorf("Find on PATH = %q, %v", got, err)
+	}
+}
+
+func TestOutputRing(t *testing.T) {
+	o := newOutput(3, nil, nil)
+	o.Write([]byte("a [notice] one\nb [warn] two\nc [notice] th"))
+	o.Write([]byte("ree\nd [err] four\r\ne [warn] You are running Tor as root.\npartial"))
+	o.flush()
+	if got := strings.Join(o.last(), "|"); got != "d [err] four|e [warn] You are running Tor as root.|partial" {
+		t.Errorf("last = %q", got)
+	}
+	if got := strings.Join(o.problemLines(), "|"); got != "b [warn] two|d [err] four" {
+		t.Errorf("problems = %q", got)
+	}
+	long := strings.Repeat("x", 3*maxLineLen)
+	o.Write([]byte(long))
+	o.flush()
+	for _, l := range o.last() {
+		if len(l) > maxLineLen {
+			t.Errorf("line of %d bytes kept", len(l))
+		}
+	}
+	if lineMessage("Nov 22 08:11:26.483 [notice] Bootstrapped 0%") != "Bootstrapped 0%" {
+		t.Error("lineMessage")
+	}
+}
+
+// fakeControl serves reply on the other end of a pipe after reading one
+// command line.
+func fakeControl(t *testing.T, reply string) *ctlSession {
+	a, b := net.Pipe()
+	t.Cleanup(func() { a.Close(); b.Close() })
+	go func() {
+		buf := make([]byte, 1024)
+		b.Read(buf)
+		b.Write([]byte(reply))
+		b.Close()
+	}()
+	return newSession(a)
+}
+
+func TestControlReplies(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s := fakeControl(t, "650 STATUS_CLIENT NOTICE X\r\n250-version=0.4.9.11\r\n250+config-text=\r\nLog notice stdout\r\n..dot\r\n.\r\n250-net/listeners/control=\"unix:/tmp/a b\\\"c\" \"127.0.0.1:9051\"\r\n250 OK\r\n")
+	info, err := s.getInfo(ctx, "version", "config-text", "net/listeners/control")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info["version"] != "0.4.9.11" || info["config-text"] != "Log notice stdout\n.dot" {
+		t.Errorf("info = %q", info)
+	}
+	ls, err := unquoteList(info["net/listeners/control"])
+	if err != nil || len(ls) != 2 || ls[0] != `unix:/tmp/a b"c` || ls[1] != "127.0.0.1:9051" {
+		t.Errorf("listeners = %q, %v", ls, err)
+	}
+	if n, a := parseListener(ls[0]); n != "unix" || a != `/tmp/a b"c` {
+		t.Errorf("parseListener = %s %s", n, a)
+	}
+
+	for _, bad := range []string{
+		"HTTP/1.0 200 OK\r\n",
+		"25\r\n",
+		"250x\r\n",
+		"250-version=1\r\n", // then EOF
+		"552 Unrecognized key \"version\"\r\n",
+		"250+data=\r\nno end",
+	} {
+		s := fakeControl(t, bad)
+		if _, err := s.getInfo(ctx, "version"); err == nil {
+			t.Errorf("reply %q accepted", bad)
+		}
+	}
+	if _, err := (&ctlSession{}).do(ctx, "GETINFO a\r\nSIGNAL HALT"); !errors.Is(err, ErrProtocol) {
+		t.Errorf("CRLF in a command: %v", err)
+	}
+}
+
+func FuzzControlReply(f *testing.F) {
+	f.Add([]byte("250-version=0.4.9.11\r\n250 OK\r\n"))
+	f.Add([]byte("250+x=\r\na\r\n.\r\n250 OK\r\n"))
+	f.Add([]byte("650 EV\r\n552 no\r\n"))
+	f.Fuzz(func(t *testing.T, reply []byte) {
+		a, b := net.Pipe()
+		defer a.Close()
+		go func() {
+			buf := make([]byte, 64)
+			b.Read(buf)
+			b.Write(reply)
+			b.Close()
+		}()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		info, err := newSession(a).getInfo(ctx, "version")
+		if err == nil {
+			if _, ok := info["version"]; !ok {
+				t.Fatal("success without the key")
+			}
+		}
+		if v, ok := info["version"]; ok {
+			unquoteList(v)
+		}
+	})
+}
