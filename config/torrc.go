@@ -7,6 +7,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/gotorcon/tor/control"
 )
 
 // Option is one torrc line: a key and its value. Keys are case-insensitive
@@ -210,7 +212,7 @@ func (t *Torrc) MarshalText() ([]byte, error) {
 		b.WriteString(o.Key)
 		b.WriteByte(' ')
 		if needsQuoting(o.Value) {
-			b.WriteString(QuoteCString(o.Value))
+			b.WriteString(control.QuoteCString(o.Value))
 		} else {
 			b.WriteString(o.Value)
 		}
@@ -252,39 +254,6 @@ func needsQuoting(v string) bool {
 		}
 	}
 	return false
-}
-
-// QuoteCString quotes s the way tor's C-string parser (used for torrc values
-// and SETCONF arguments) reads it back: backslash, double quote, CR, LF and
-// TAB as two-character escapes, every other byte outside printable ASCII as a
-// three-digit octal escape. s must not contain NUL.
-func QuoteCString(s string) string {
-	var b strings.Builder
-	b.Grow(len(s) + 2)
-	b.WriteByte('"')
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '\\':
-			b.WriteString(`\\`)
-		case '"':
-			b.WriteString(`\"`)
-		case '\n':
-			b.WriteString(`\n`)
-		case '\r':
-			b.WriteString(`\r`)
-		case '\t':
-			b.WriteString(`\t`)
-		default:
-			if c < ' ' || c >= 0x7f {
-				b.WriteByte('\\')
-				b.WriteString(fmt.Sprintf("%03o", c))
-			} else {
-				b.WriteByte(c)
-			}
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
 }
 
 // ParseTorrc reads torrc text: one option per line, '#' comments, values
