@@ -512,7 +512,9 @@ func (p *Process) Version() Version { return p.version }
 func (p *Process) Done() <-chan struct{} { return p.done }
 
 // Err returns nil while tor runs or when it exited because of Close, and an
-// *[ExitError] (matching [ErrExited]) when it exited on its own.
+// *[ExitError] (matching [ErrExited]) when it exited otherwise: on its own,
+// killed by someone else, or because the caller closed [Process.Control]
+// (a clean exit: ExitError.Err is nil).
 func (p *Process) Err() error {
 	select {
 	case <-p.done:
