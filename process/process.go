@@ -208,7 +208,8 @@ func Start(ctx context.Context, opts Options) (*Process, error) {
 	}
 	p.torrcPath = filepath.Join(dir.path, "torrc")
 	empty := filepath.Join(dir.path, "empty")
-	if err := torrc.WriteFile(p.torrcPath); err != nil {
+	// Written as ours, so that config.TorConfig.Save may persist into it.
+	if err := config.WriteOwnedTorrc(p.torrcPath, torrc); err != nil {
 		p.removeDirs()
 		return nil, fmt.Errorf("process: write torrc: %w", err)
 	}

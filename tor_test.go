@@ -1,0 +1,97 @@
+package tor_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	tor "github.com/gotorcon/tor"
+	"github.com/gotorcon/tor/config"
+)
+
+// TestStartOfflineConfigSaveClose runs the façade against a real tor with
+// its network off: control, a configuration change applied and saved into
+// the torrc we launched with, and a Close that leaves nothing behind.
+func TestStartOfflineConfigSaveClose(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	tr, err := tor.Start(ctx, &tor.Options{NoNetwork: true})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = tr.Close() })
+
+	version, err := tr.Control().GetInfoValue(ctx, "version")
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(version, "0.4."), "version %q", version)
+
+	cfg, err := tr.Config(ctx)
+	require.NoError(t, err)
+	again, err := tr.Config(ctx)
+	require.NoError(t, err)
+	assert.Same(t, cfg, again, "Config loads once")
+
+	require.NoError(t, cfg.Set("ContactInfo", "gotorcon façade test \"quoted\" # hash"))
+	require.NoError(t, cfg.Apply(ctx))
+	require.NoError(t, cfg.Save(ctx, config.SaveOptions{}), "our own torrc may be saved into")
+
+	p := tr.Launched().Process()
+	require.NotNil(t, p)
+	saved, err := os.ReadFile(p.TorrcPath())
+	require.NoError(t, err)
+	parsed, err := config.ParseTorrc(saved)
+	require.NoError(t, err)
+	v, ok := parsed.Get("ContactInfo")
+	assert.True(t, ok, "SAVECONF wrote ContactInfo:\n%s", saved)
+	assert.Equal(t, "gotorcon façade test \"quoted\" # hash", v)
+
+	// Dialing needs a SOCKS port, which tor does not open with its network
+	// disabled; the error must say so rather than hang.
+	_, err = tr.Dial(ctx, "tcp", "example.onion:80")
+	assert.Error(t, err)
+
+	pid, dir := p.Pid(), p.DataDir()
+	require.NoError(t, tr.Close())
+	require.NoError(t, tr.Close(), "Close is idempotent")
+	_, err = tr.Config(ctx)
+	assert.ErrorIs(t, err, net.ErrClosed)
+	assert.Eventually(t, func() bool { return !alive(pid) }, 5*time.Second, 20*time.Millisecond, "tor pid %d still running", pid)
+	_, err = os.Stat(dir)
+	assert.True(t, errors.Is(err, os.ErrNotExist), "data dir %s left behind", dir)
+	assert.Eventually(t, func() bool { return len(ourGoroutines()) == 0 }, 3*time.Second, 10*time.Millisecond,
+		"goroutines outlived Close: %v", ourGoroutines())
+}
+
+func TestStartBadMode(t *testing.T) {
+	_, err := tor.Start(context.Background(), &tor.Options{Mode: tor.Mode(42)})
+	assert.ErrorContains(t, err, "unknown Mode")
+}
+
+func alive(pid int) bool {
+	if err := syscall.Kill(pid, 0); err != nil {
+		return false
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	return err == nil && !strings.Contains(string(b), ") Z ")
+}
+
+func ourGoroutines() []string {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var out []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "created by github.com/gotorcon/tor") || strings.Contains(g, "created by os/exec.") {
+			out = append(out, g)
+		}
+	}
+	return out
+}
