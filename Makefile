@@ -49,8 +49,13 @@ fuzz:
 		$(NETNS) $(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	done
 
+## unit: the test suite, with a TMPDIR of its own that must be empty (and
+## no tor of ours running) afterwards.
 unit:
-	$(NETNS) $(GO) test $(TESTFLAGS) $(PKGS)
+	@tmp=$$(mktemp -d /tmp/gotorcon-ci.XXXXXX); \
+	TMPDIR=$$tmp $(NETNS) $(GO) test $(TESTFLAGS) $(PKGS); rc=$$?; \
+	.ci/leftovers $$tmp || rc=1; \
+	rm -rf $$tmp; exit $$rc
 
 test: tor
 	$(GO) mod download
