@@ -4,8 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha1"
+	"crypto/x509"
+	"embed"
+	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,17 +34,28 @@ func makeAuthorityKeys(ctx context.Context, gencert, dataDir, dirAddr string) (s
 	if err := os.MkdirAll(keys, 0o700); err != nil {
 		return "", fmt.Errorf("tortest: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, keygenTimeout)
-	defer cancel()
-	cert := filepath.Join(keys, "authority_certificate")
-	cmd := exec.CommandContext(ctx, gencert,
-		"--create-identity-key", "--passphrase-fd", "0",
+	return runGencert(ctx, gencert, dataDir, "--create-identity-key",
 		"-i", filepath.Join(keys, "authority_identity_key"),
 		"-s", filepath.Join(keys, "authority_signing_key"),
-		"-c", cert,
+		"-c", filepath.Join(keys, "authority_certificate"),
 		"-m", "12",
 		"-a", dirAddr)
-	cmd.Dir = dataDir
+}
+
+// runGencert runs tor-gencert with args (which must name the certificate
+// file with -c) and an empty passphrase, and returns the fingerprint of the
+// certificate it wrote.
+func runGencert(ctx context.Context, gencert, dir string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, keygenTimeout)
+	defer cancel()
+	cert := ""
+	for i, a := range args {
+		if a == "-c" && i+1 < len(args) {
+			cert = args[i+1]
+		}
+	}
+	cmd := exec.CommandContext(ctx, gencert, append([]string{"--passphrase-fd", "0"}, args...)...)
+	cmd.Dir = dir
 	cmd.Stdin = strings.NewReader("\n") // empty passphrase
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("tortest: %s failed: %w\n%s", gencert, errors.Join(err, ctx.Err()), bytes.TrimSpace(out))
@@ -101,4 +118,96 @@ func readFingerprintFile(path string) (string, error) {
 		return "", fmt.Errorf("tortest: malformed fingerprint file %s: %q", path, b)
 	}
 	return f[1], nil
+}
+
+// Pre-generated keys.
+//
+// RSA key generation dominates a cold start (tor-gencert's 3072-bit
+// identity key alone takes 0.3–3 s, and every relay identity another
+// 0.3 s, all of it highly variable and competing for the CPU with a network
+// that is starting next door). Like net/http/httptest with its built-in
+// certificate, tortest therefore ships keys for the nodes of its usual
+// networks: they protect nothing (every node listens on 127.0.0.1 only and
+// lives for one test), and they make start-ups fast and steady. Only the
+// authority certificate, which embeds the DirPort address, is made at each
+// start, with "tor-gencert --reuse" (~20 ms). Nodes beyond the shipped set
+// get fresh keys. Regenerate the set with
+//
+//	go test ./tortest -run TestEmbeddedKeys -update-keys
+
+//go:embed keys
+var embeddedKeys embed.FS
+
+// embeddedKeyFiles are the files shipped per node, in keys/<nickname>/.
+// The ed25519 signing key and certificate are left out on purpose: they
+// expire after 30 days and tor makes new ones from the master key at start.
+var embeddedKeyFiles = map[Role][]string{
+	Authority: {"authority_identity_key", "authority_signing_key", "secret_id_key", "secret_onion_key", "secret_onion_key_ntor", "ed25519_master_id_secret_key", "ed25519_master_id_public_key"},
+	Relay:     {"secret_id_key", "secret_onion_key", "secret_onion_key_ntor", "ed25519_master_id_secret_key", "ed25519_master_id_public_key"},
+}
+
+// installEmbeddedKeys copies the shipped keys of nd, if there are any, into
+// its DataDirectory and sets its fingerprints (for an authority after
+// signing a certificate for its DirPort). It reports false when no keys are
+// shipped for nd.
+func installEmbeddedKeys(ctx context.Context, gencert string, nd *Node) (bool, error) {
+	files := embeddedKeyFiles[nd.Role]
+	src := "keys/" + nd.Nickname
+	if _, err := fs.Stat(embeddedKeys, src+"/"+files[0]); err != nil {
+		return false, nil
+	}
+	keys := filepath.Join(nd.DataDir, "keys")
+	if err := os.MkdirAll(keys, 0o700); err != nil {
+		return false, fmt.Errorf("tortest: %w", err)
+	}
+	for _, f := range files {
+		b, err := embeddedKeys.ReadFile(src + "/" + f)
+		if err != nil {
+			return false, fmt.Errorf("tortest: shipped keys of %s: %w", nd.Nickname, err)
+		}
+		if err := os.WriteFile(filepath.Join(keys, f), b, 0o600); err != nil {
+			return false, fmt.Errorf("tortest: %w", err)
+		}
+	}
+	idKey, err := embeddedKeys.ReadFile(src + "/secret_id_key")
+	if err != nil {
+		return false, fmt.Errorf("tortest: %w", err)
+	}
+	if nd.Fingerprint, err = rsaFingerprint(idKey); err != nil {
+		return false, fmt.Errorf("tortest: shipped secret_id_key of %s: %w", nd.Nickname, err)
+	}
+	if nd.Role == Authority {
+		if nd.V3Ident, err = signAuthorityCert(ctx, gencert, nd.DataDir, fmt.Sprintf("%s:%d", loopback, nd.DirPort)); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// signAuthorityCert makes a new authority certificate for dirAddr from the
+// identity and signing keys already in dataDir/keys, and returns the v3
+// identity fingerprint.
+func signAuthorityCert(ctx context.Context, gencert, dataDir, dirAddr string) (string, error) {
+	keys := filepath.Join(dataDir, "keys")
+	return runGencert(ctx, gencert, dataDir, "--reuse",
+		"-i", filepath.Join(keys, "authority_identity_key"),
+		"-s", filepath.Join(keys, "authority_signing_key"),
+		"-c", filepath.Join(keys, "authority_certificate"),
+		"-m", "12",
+		"-a", dirAddr)
+}
+
+// rsaFingerprint returns tor's fingerprint of an RSA identity key in PEM:
+// the SHA-1 of the DER (PKCS #1) encoding of its public half.
+func rsaFingerprint(pemKey []byte) (string, error) {
+	blk, _ := pem.Decode(pemKey)
+	if blk == nil || blk.Type != "RSA PRIVATE KEY" {
+		return "", errors.New("not a PEM RSA private key")
+	}
+	k, err := x509.ParsePKCS1PrivateKey(blk.Bytes)
+	if err != nil {
+		return "", err
+	}
+	sum := sha1.Sum(x509.MarshalPKCS1PublicKey(&k.PublicKey))
+	return strings.ToUpper(hex.EncodeToString(sum[:])), nil
 }

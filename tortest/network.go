@@ -176,6 +176,8 @@ type Network struct {
 
 	teeMu sync.Mutex
 
+	lock      *startLock // held from before launch until the first vote
+
 	started   time.Time
 	ready     time.Duration
 	attempts  int
@@ -187,8 +189,9 @@ type Network struct {
 
 // Start starts a private Tor network and returns once every authority
 // serves a consensus that lists every node with the flags onion services
-// need (typically 8–9 s). Network start-ups are serialised across processes
-// with a lock file, so parallel test binaries queue for it. If ctx ends
+// need (typically 8 s). At most two networks launch at once on a machine
+// (lock files in the temp directory; parallel test binaries queue for a
+// slot, for ~4 s, until a launching network's authorities have voted). If ctx ends
 // first, or a tor exits, or an authority does not vote in time, Start
 // stops what it started and returns an error that quotes the relevant tor
 // log lines.
@@ -214,6 +217,7 @@ func start(ctx context.Context, opts Options) (*Network, error) {
 		return nil, err
 	}
 	defer lock.release()
+	n.lock = lock
 	if waited := time.Since(n.started); waited > 100*time.Millisecond {
 		lg.Info("tortest: waited for another network's start-up", "wait", waited.Round(time.Millisecond))
 	}
@@ -318,20 +322,25 @@ func (n *Network) launch(ctx context.Context, lead time.Duration) error {
 	return n.waitReady(ctx, launchAt, firstVA)
 }
 
-// makeKeys creates every node's keys (authority certificates with
-// tor-gencert, relay identities with tor --list-fingerprint) in parallel,
+// makeKeys installs every node's keys: the shipped ones where there are
+// (see installEmbeddedKeys), else new ones (authority keys with
+// tor-gencert, relay identities with tor --list-fingerprint), in parallel,
 // at most one job per CPU.
 func (n *Network) makeKeys(ctx context.Context) error {
 	type job func() error
 	var jobs []job
 	for _, nd := range n.nodes {
-		if nd.Role == Authority {
-			jobs = append(jobs, func() (err error) {
-				nd.V3Ident, err = makeAuthorityKeys(ctx, n.opts.GencertPath, nd.DataDir, fmt.Sprintf("%s:%d", loopback, nd.DirPort))
+		jobs = append(jobs, func() error {
+			if ok, err := installEmbeddedKeys(ctx, n.opts.GencertPath, nd); ok || err != nil {
 				return err
-			})
-		}
-		jobs = append(jobs, func() (err error) {
+			}
+			var err error
+			if nd.Role == Authority {
+				nd.V3Ident, err = makeAuthorityKeys(ctx, n.opts.GencertPath, nd.DataDir, fmt.Sprintf("%s:%d", loopback, nd.DirPort))
+				if err != nil {
+					return err
+				}
+			}
 			nd.Fingerprint, err = makeRelayKeys(ctx, n.opts.TorPath, nd.DataDir, nd.Nickname)
 			return err
 		})
@@ -384,7 +393,14 @@ func (n *Network) waitReady(ctx context.Context, launchAt, firstVA time.Time) er
 	tick := time.NewTicker(pollInterval)
 	defer tick.Stop()
 	var lastIncomplete time.Time // valid-after of the last incomplete consensus logged
+	// Another network may launch once the authorities have voted: the
+	// relays' start-up and descriptor uploads, which must not be starved of
+	// CPU, are over by then.
+	unlockAt := firstVA.Add(-voteDelays + time.Second)
 	for {
+		if time.Now().After(unlockAt) {
+			n.lock.release()
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("tortest: waiting for the first consensus: %w", ctx.Err())

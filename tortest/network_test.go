@@ -2,6 +2,7 @@ package tortest
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"testing"
 	"time"
@@ -13,7 +14,7 @@ func TestStartAndClose(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	n, err := start(ctx, Options{LogOutput: testWriter{t}})
+	n, err := start(ctx, Options{Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		if n != nil {
 			logNetwork(t, n)
