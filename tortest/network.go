@@ -176,7 +176,7 @@ type Network struct {
 
 	teeMu sync.Mutex
 
-	lock      *startLock // held from before launch until the first vote
+	lock *startLock // held from before launch until the first vote
 
 	started   time.Time
 	ready     time.Duration
@@ -362,7 +362,7 @@ func (n *Network) makeKeys(ctx context.Context) error {
 }
 
 func (n *Network) startNode(ctx context.Context, nd *Node, torrc *config.Torrc) error {
-	p, err := startTor(ctx, n.opts.TorPath, torrc, nd.DataDir, nd.log, n.opts.Logger.With("node", nd.Nickname))
+	p, err := startTor(ctx, n.opts.TorPath, torrc, nd.DataDir, nd.log)
 	if err != nil {
 		return fmt.Errorf("tortest: starting %s: %w\n%s", nd.Nickname, err, nd.log.Tail(15))
 	}
