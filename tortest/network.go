@@ -105,14 +105,21 @@ type Options struct {
 	// prefixed with the node's nickname. The lines are kept in memory
 	// either way (see Network.WriteLogs).
 	LogOutput io.Writer
+
+	// For tests: launch attempts (default maxAttempts) and how late the
+	// first consensus may be (default consensusGrace).
+	maxAttempts    int
+	consensusGrace time.Duration
 }
 
 const (
 	defaultVotingInterval = 5 * time.Minute
 	defaultLead           = 6500 * time.Millisecond
 	// consensusGrace is how long after the expected first consensus an
-	// authority may still be late (slow machine) before Start gives up.
-	consensusGrace = 30 * time.Second
+	// authority may still be late (slow machine) before Start gives up on
+	// it. Tor publishes at valid-after, seconds late at worst; an authority
+	// that started after its first voting time votes only an interval later.
+	consensusGrace = 15 * time.Second
 	// maxAttempts bounds the restarts after an incomplete first consensus or
 	// a port taken by another program.
 	maxAttempts = 3
@@ -161,6 +168,12 @@ func (o *Options) setDefaults() error {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.maxAttempts == 0 {
+		o.maxAttempts = maxAttempts
+	}
+	if o.consensusGrace == 0 {
+		o.consensusGrace = consensusGrace
 	}
 	return nil
 }
@@ -235,7 +248,7 @@ func start(ctx context.Context, opts Options) (*Network, error) {
 			return n, nil
 		}
 		var retry *retryError
-		if !errors.As(err, &retry) || n.attempts >= maxAttempts || ctx.Err() != nil {
+		if !errors.As(err, &retry) || n.attempts >= opts.maxAttempts || ctx.Err() != nil {
 			n.Close()
 			return n, err
 		}
@@ -389,7 +402,14 @@ const pollInterval = 100 * time.Millisecond
 func (n *Network) waitReady(ctx context.Context, launchAt, firstVA time.Time) error {
 	lg := n.opts.Logger
 	vi := n.opts.VotingInterval
-	deadline := firstVA.Add(consensusGrace)
+	grace := n.opts.consensusGrace
+	// With a long interval, a missed first vote is worth a restart; with a
+	// short one, the next vote comes soon enough.
+	restartIfLate := vi > 30*time.Second
+	deadline := firstVA.Add(grace)
+	if !restartIfLate {
+		deadline = deadline.Add(vi)
+	}
 	tick := time.NewTicker(pollInterval)
 	defer tick.Stop()
 	var lastIncomplete time.Time // valid-after of the last incomplete consensus logged
@@ -421,8 +441,12 @@ func (n *Network) waitReady(ctx context.Context, launchAt, firstVA time.Time) er
 		c, err := readConsensus(first.DataDir)
 		if errors.Is(err, errNoConsensus) {
 			if time.Now().After(deadline) {
-				return fmt.Errorf("tortest: authority %s did not publish a consensus within %v of launch (expected %v after launch); last log lines:\n%s",
+				err := fmt.Errorf("tortest: authority %s did not publish a consensus within %v of launch (expected %v after launch); last log lines:\n%s",
 					first.Nickname, time.Since(launchAt).Round(time.Second), firstVA.Sub(launchAt).Round(100*time.Millisecond), first.log.Tail(25))
+				if restartIfLate {
+					return &retryError{reason: "no consensus in time (authority missed its first vote?)", moreLead: true, err: err}
+				}
+				return err
 			}
 			continue
 		}
@@ -443,7 +467,7 @@ func (n *Network) waitReady(ctx context.Context, launchAt, firstVA time.Time) er
 				return &retryError{reason: reason, moreLead: true, err: errors.New("tortest: " + reason)}
 			}
 			lg.Info("tortest: waiting for the next consensus", "reason", reason)
-			deadline = c.ValidAfter.Add(vi + consensusGrace)
+			deadline = c.ValidAfter.Add(vi + grace)
 			continue
 		}
 		// auth0 is complete; every other authority must publish it too (they
@@ -453,9 +477,9 @@ func (n *Network) waitReady(ctx context.Context, launchAt, firstVA time.Time) er
 			ca, err := readConsensus(a.DataDir)
 			if err != nil || ca.ValidAfter.Before(c.ValidAfter) || len(ca.missing(n.nodes)) > 0 {
 				done = false
-				if time.Now().After(c.ValidAfter.Add(consensusGrace)) {
+				if time.Now().After(c.ValidAfter.Add(grace)) {
 					return fmt.Errorf("tortest: authority %s did not publish the consensus valid after %s within %v; last log lines:\n%s",
-						a.Nickname, c.ValidAfter.Format(time.TimeOnly), consensusGrace, a.log.Tail(25))
+						a.Nickname, c.ValidAfter.Format(time.TimeOnly), grace, a.log.Tail(25))
 				}
 				break
 			}
