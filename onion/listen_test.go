@@ -1,0 +1,721 @@
+package onion
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gotorcon/tor/control"
+	"github.com/gotorcon/tor/control/controltest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// fakeTor is a scripted control port: it answers GETINFO events/names and
+// SETEVENTS like tor, records every command, and lets the test answer
+// ADD_ONION (and send events) itself.
+type fakeTor struct {
+	t   *testing.T
+	srv *controltest.Server
+
+	mu    sync.Mutex
+	lines []string
+
+	// addOnion answers an ADD_ONION; default: a fixed service.
+	addOnion func(c *controltest.Conn, cmd *controltest.Command)
+	// other answers any other command (default "250 OK").
+	other func(c *controltest.Conn, cmd *controltest.Command) bool
+}
+
+const fakeID = "5kxn7m3byybbaxqewdtnxya5hgeuznz3mynyjs37xzqfxm2n3pangaad"
+
+var fakeHSDirs = []string{
+	"$AEC4DEB34DC9AA57012C87018FD3D635B7D28E07~auth0",
+	"$1111111111111111111111111111111111111111~relay0",
+	"$2222222222222222222222222222222222222222~relay1",
+}
+
+func newFakeTor(t *testing.T) *fakeTor {
+	f := &fakeTor{t: t}
+	f.srv = controltest.NewServer(controltest.HandlerFunc(f.serve))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fakeTor) dial(t *testing.T) *control.Conn {
+	c, err := control.Dial(testCtx(t), f.srv.Network, f.srv.Addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func (f *fakeTor) commands() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.lines...)
+}
+
+// count returns how many commands start with prefix.
+func (f *fakeTor) count(prefix string) int {
+	n := 0
+	for _, l := range f.commands() {
+		if strings.HasPrefix(l, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+func (f *fakeTor) addOnionLine(t *testing.T) string {
+	t.Helper()
+	for _, l := range f.commands() {
+		if strings.HasPrefix(l, "ADD_ONION ") {
+			return l
+		}
+	}
+	t.Fatal("no ADD_ONION sent")
+	return ""
+}
+
+func (f *fakeTor) serve(c *controltest.Conn) {
+	for {
+		cmd, err := c.ReadCommand()
+		if err != nil {
+			return
+		}
+		f.mu.Lock()
+		f.lines = append(f.lines, cmd.Line)
+		f.mu.Unlock()
+		switch {
+		case cmd.Line == "GETINFO events/names":
+			c.Reply("250-events/names=CIRC STREAM HS_DESC HS_DESC_CONTENT STATUS_CLIENT", "250 OK")
+		case cmd.Keyword == "ADD_ONION":
+			if f.addOnion != nil {
+				f.addOnion(c, cmd)
+			} else {
+				c.Reply("250-ServiceID="+fakeID, "250 OK")
+			}
+		default:
+			if f.other == nil || !f.other(c, cmd) {
+				c.Reply("250 OK")
+			}
+		}
+	}
+}
+
+// Event lines as tor 0.4.9.11 writes them (see the probe in the package
+// notes).
+func created(id, desc string) string {
+	return fmt.Sprintf("650 HS_DESC CREATED %s UNKNOWN UNKNOWN %s", id, desc)
+}
+func upload(id, hsdir, desc string) string {
+	return fmt.Sprintf("650 HS_DESC UPLOAD %s UNKNOWN %s %s HSDIR_INDEX=AF9601E94E5C1BC4D24F8738A5E40B08180D21E8EC05B412633CAB4494806926", id, hsdir, desc)
+}
+func uploaded(id, hsdir string) string {
+	return fmt.Sprintf("650 HS_DESC UPLOADED %s UNKNOWN %s", id, hsdir)
+}
+func failed(id, hsdir, reason string) string {
+	return fmt.Sprintf("650 HS_DESC FAILED %s UNKNOWN %s REASON=%s", id, hsdir, reason)
+}
+
+const descA, descB = "LVLuhWmLYwgvJHTgbNiDUQG4PDyWcw7w41SrWNbBA88", "FBwgvhxHLlBzBAP983IFFOSlfSor/zqMPiPQuJcXnno"
+
+// replyThen answers ADD_ONION with the service and then the given event
+// lines, one write each.
+func replyThen(reply []string, events ...string) func(c *controltest.Conn, cmd *controltest.Command) {
+	return func(c *controltest.Conn, cmd *controltest.Command) {
+		c.Reply(reply...)
+		for _, e := range events {
+			c.Reply(e)
+		}
+	}
+}
+
+var okReply = []string{"250-ServiceID=" + fakeID, "250 OK"}
+
+func TestListenRequestBuilding(t *testing.T) {
+	key, err := ReadServiceDir(torDir)
+	require.NoError(t, err)
+	client1, _ := NewClientKey(seq32())
+	client2, _ := GenerateClientKey(nil)
+
+	cases := []struct {
+		name string
+		lc   ListenConfig
+		want string // regexp of the ADD_ONION line; LOCAL stands for the local target
+	}{
+		{"default", ListenConfig{},
+			`^ADD_ONION NEW:ED25519-V3 Port=80,LOCAL$`},
+		{"key", ListenConfig{Key: key},
+			`^ADD_ONION ED25519-V3:` + regexp.QuoteMeta(key.BlobData()) + ` Port=80,LOCAL$`},
+		{"ports", ListenConfig{Ports: []int{80, 443, 8080}},
+			`^ADD_ONION NEW:ED25519-V3 Port=80,LOCAL Port=443,LOCAL Port=8080,LOCAL$`},
+		{"targets", ListenConfig{Ports: []int{80}, Targets: []control.OnionPort{{VirtPort: 22, Target: "127.0.0.1:2222"}, {VirtPort: 25, Target: "unix:/run/x.sock"}}},
+			`^ADD_ONION NEW:ED25519-V3 Port=80,LOCAL Port=22,127.0.0.1:2222 Port=25,unix:/run/x.sock$`},
+		{"targets only", ListenConfig{Targets: []control.OnionPort{{VirtPort: 443, Target: "[::1]:8443"}}},
+			`^ADD_ONION NEW:ED25519-V3 Port=443,\[::1\]:8443$`},
+		{"flags", ListenConfig{DiscardKey: true, Detach: true, NonAnonymous: true, MaxStreams: 7, MaxStreamsCloseCircuit: true},
+			`^ADD_ONION NEW:ED25519-V3 Flags=DiscardPK,Detach,NonAnonymous,MaxStreamsCloseCircuit MaxStreams=7 Port=80,LOCAL$`},
+		{"client auth", ListenConfig{ClientAuth: []ClientPublicKey{client1.Public(), client2.Public()}},
+			`^ADD_ONION NEW:ED25519-V3 Flags=V3Auth Port=80,LOCAL ClientAuthV3=` + client1.Public().String() + ` ClientAuthV3=` + client2.Public().String() + `$`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFakeTor(t)
+			if c.lc.Key != nil {
+				f.addOnion = replyThen([]string{"250-ServiceID=" + key.ServiceID(), "250 OK"})
+			}
+			conn := f.dial(t)
+			lc := c.lc
+			lc.Wait = WaitNone
+			l, err := lc.Listen(testCtx(t), conn)
+			require.NoError(t, err)
+			line := f.addOnionLine(t)
+			want := c.want
+			if la := l.LocalAddr(); la != nil {
+				want = strings.ReplaceAll(want, "LOCAL", regexp.QuoteMeta(la.String()))
+				assert.True(t, strings.HasPrefix(la.String(), "127.0.0.1:"), la.String())
+			}
+			assert.Regexp(t, want, line)
+			assert.Equal(t, 0, f.count("SETEVENTS"), "WaitNone does not subscribe")
+			require.NoError(t, l.Close())
+			if c.lc.Detach {
+				assert.Equal(t, 0, f.count("DEL_ONION"))
+			} else {
+				assert.Equal(t, 1, f.count("DEL_ONION "+l.ServiceID()))
+			}
+		})
+	}
+}
+
+func TestListenUnixLocalSocket(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("tor takes unix targets on unix-like systems only")
+	}
+	f := newFakeTor(t)
+	conn := f.dial(t)
+	l, err := (&ListenConfig{LocalNetwork: "unix", Ports: []int{80, 81}, Wait: WaitNone}).Listen(testCtx(t), conn)
+	require.NoError(t, err)
+	path := l.LocalAddr().String()
+	assert.Equal(t, "unix", l.LocalAddr().Network())
+	assert.Equal(t, "ADD_ONION NEW:ED25519-V3 Port=80,unix:"+path+" Port=81,unix:"+path, f.addOnionLine(t))
+	fi, err := os.Stat(path[:strings.LastIndexByte(path, '/')])
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o700), fi.Mode().Perm())
+
+	go func() {
+		c, err := net.Dial("unix", path)
+		if err == nil {
+			c.Write([]byte("x"))
+			c.Close()
+		}
+	}()
+	c, err := l.Accept()
+	require.NoError(t, err)
+	b, _ := io.ReadAll(c)
+	assert.Equal(t, "x", string(b))
+	c.Close()
+	require.NoError(t, l.Close())
+	_, err = os.Stat(path)
+	assert.ErrorIs(t, err, os.ErrNotExist, "the socket's directory is removed")
+}
+
+func TestListenLocalListener(t *testing.T) {
+	f := newFakeTor(t)
+	conn := f.dial(t)
+	ln, err := net.Listen("tcp", "0.0.0.0:0")
+	require.NoError(t, err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	l, err := (&ListenConfig{LocalListener: ln, Wait: WaitNone}).Listen(testCtx(t), conn)
+	require.NoError(t, err)
+	assert.Equal(t, fmt.Sprintf("ADD_ONION NEW:ED25519-V3 Port=80,127.0.0.1:%d", port), f.addOnionLine(t))
+	require.NoError(t, l.Close())
+	_, err = ln.Accept()
+	assert.ErrorIs(t, err, net.ErrClosed, "the Listener owns the local listener")
+}
+
+func TestListenBadConfig(t *testing.T) {
+	f := newFakeTor(t)
+	conn := f.dial(t)
+	for name, lc := range map[string]ListenConfig{
+		"port 0":         {Ports: []int{0}},
+		"port 65536":     {Ports: []int{65536}},
+		"duplicate":      {Ports: []int{80}, Targets: []control.OnionPort{{VirtPort: 80, Target: "1"}}},
+		"empty target":   {Targets: []control.OnionPort{{VirtPort: 81}}},
+		"target space":   {Targets: []control.OnionPort{{VirtPort: 81, Target: "a b"}}},
+		"max streams":    {MaxStreams: 65536},
+		"negative":       {MaxStreams: -1},
+		"wait":           {Wait: 9},
+		"local network":  {LocalNetwork: "udp"},
+		"target newline": {Targets: []control.OnionPort{{VirtPort: 81, Target: "1\r\nSIGNAL HALT"}}},
+	} {
+		_, err := lc.Listen(testCtx(t), conn)
+		assert.Error(t, err, name)
+	}
+	assert.Equal(t, 0, f.count("ADD_ONION"), "nothing reaches tor")
+	_, err := Listen(testCtx(t), nil)
+	assert.Error(t, err)
+}
+
+func TestListenReplyParsing(t *testing.T) {
+	t.Run("new key returned", func(t *testing.T) {
+		k, _ := GenerateKey(nil)
+		f := newFakeTor(t)
+		f.addOnion = replyThen([]string{"250-ServiceID=" + k.ServiceID(), "250-PrivateKey=" + k.Blob(), "250 OK"})
+		l, err := (&ListenConfig{Wait: WaitNone}).Listen(testCtx(t), f.dial(t))
+		require.NoError(t, err)
+		defer l.Close()
+		assert.True(t, k.Equal(l.Key()))
+		assert.Equal(t, k.ServiceID(), l.ServiceID())
+		assert.Equal(t, k.Hostname()+":80", l.Addr().String())
+		assert.Equal(t, "onion", l.Addr().Network())
+		assert.Equal(t, k.Hostname(), l.Hostname())
+	})
+	t.Run("discarded key", func(t *testing.T) {
+		f := newFakeTor(t)
+		l, err := (&ListenConfig{Wait: WaitNone, DiscardKey: true, Ports: []int{443, 80}}).Listen(testCtx(t), f.dial(t))
+		require.NoError(t, err)
+		defer l.Close()
+		assert.Nil(t, l.Key())
+		assert.Equal(t, fakeID+".onion:443", l.Addr().String())
+		assert.Equal(t, []int{443, 80}, l.Ports())
+	})
+	bad := map[string][]string{
+		"key of another service": {"250-ServiceID=" + fakeID, "250-PrivateKey=ED25519-V3:aJ5vPTsTth2+SUWAS8vILW8Rkz4SqF7TMAWE9yoEOUEUc2m39AYbrb5uKDnHTs7H+S8bGg1S82nwWI32jugYBA==", "250 OK"},
+		"bad key":                {"250-ServiceID=" + fakeID, "250-PrivateKey=ED25519-V3:AAAA", "250 OK"},
+		"bad service id":         {"250-ServiceID=" + strings.Repeat("a", 56), "250 OK"},
+	}
+	for name, reply := range bad {
+		t.Run(name, func(t *testing.T) {
+			f := newFakeTor(t)
+			f.addOnion = replyThen(reply)
+			_, err := (&ListenConfig{Wait: WaitNone}).Listen(testCtx(t), f.dial(t))
+			require.Error(t, err)
+			assert.Equal(t, 1, f.count("DEL_ONION"), "the service tor created is removed")
+		})
+	}
+	t.Run("supplied key, other service", func(t *testing.T) {
+		k, _ := GenerateKey(nil)
+		f := newFakeTor(t)
+		_, err := (&ListenConfig{Wait: WaitNone, Key: k}).Listen(testCtx(t), f.dial(t))
+		assert.ErrorContains(t, err, k.ServiceID())
+		assert.Equal(t, 1, f.count("DEL_ONION "+fakeID))
+	})
+}
+
+func TestListenTorErrors(t *testing.T) {
+	for _, c := range []struct {
+		reply string
+		nonAn bool
+		want  error
+		text  string
+	}{
+		{"512 Tor is in anonymous hidden service mode", true, ErrAnonymityMode, "HiddenServiceSingleHopMode 1"},
+		{"512 Tor is in non-anonymous hidden service mode", false, ErrAnonymityMode, "set NonAnonymous"},
+		{"550 Onion address collision", false, ErrAddressInUse, "collision"},
+		{"551 Failed to add Onion Service", false, control.ErrInternal, "Failed to add"},
+	} {
+		f := newFakeTor(t)
+		f.addOnion = replyThen([]string{c.reply})
+		_, err := (&ListenConfig{NonAnonymous: c.nonAn}).Listen(testCtx(t), f.dial(t))
+		require.Error(t, err, c.reply)
+		assert.ErrorIs(t, err, c.want, c.reply)
+		assert.ErrorContains(t, err, c.text)
+		var ce *control.Error
+		assert.ErrorAs(t, err, &ce, "tor's error is kept")
+		assert.Equal(t, 0, f.count("DEL_ONION"))
+		assert.Equal(t, 1, f.count("SETEVENTS HS_DESC"), "subscribed before ADD_ONION")
+	}
+}
+
+// listenAsync runs Listen in the background.
+func listenAsync(ctx context.Context, lc *ListenConfig, conn *control.Conn) (<-chan *Listener, <-chan error) {
+	lch, ech := make(chan *Listener, 1), make(chan error, 1)
+	go func() {
+		l, err := lc.Listen(ctx, conn)
+		lch <- l
+		ech <- err
+	}()
+	return lch, ech
+}
+
+func TestListenWaitPublished(t *testing.T) {
+	f := newFakeTor(t)
+	release := make(chan struct{})
+	f.addOnion = func(c *controltest.Conn, cmd *controltest.Command) {
+		// Events may precede the reply: Listen subscribed first.
+		c.Reply(created(fakeID, descA), created(fakeID, descB))
+		c.Reply(okReply...)
+		c.Reply(upload(fakeID, fakeHSDirs[0], descA))
+		c.Reply(upload(fakeID, fakeHSDirs[0], descB))            // same HSDir, other descriptor
+		c.Reply(upload("aaaa"+fakeID[4:], fakeHSDirs[1], descA)) // another service
+		c.Reply(uploaded("aaaa"+fakeID[4:], fakeHSDirs[1]))
+		c.Reply(uploaded(fakeID, fakeHSDirs[0]))
+		<-release
+		c.Reply(uploaded(fakeID, fakeHSDirs[0]))
+	}
+	var mu sync.Mutex
+	var seen []Progress
+	lc := &ListenConfig{Progress: func(p Progress) {
+		mu.Lock()
+		seen = append(seen, p)
+		mu.Unlock()
+	}}
+	lch, ech := listenAsync(testCtx(t), lc, f.dial(t))
+	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) == 5 })
+	select {
+	case <-ech:
+		t.Fatal("Listen returned after the first UPLOADED although an upload was pending")
+	default:
+	}
+	close(release)
+	require.NoError(t, <-ech)
+	l := <-lch
+	defer l.Close()
+
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, seen, 6)
+	var actions []string
+	for _, p := range seen {
+		actions = append(actions, p.Event.Action)
+		assert.Equal(t, fakeID, p.ServiceID)
+	}
+	assert.Equal(t, []string{"CREATED", "CREATED", "UPLOAD", "UPLOAD", "UPLOADED", "UPLOADED"}, actions)
+	last := seen[5]
+	assert.Equal(t, Progress{ServiceID: fakeID, Event: last.Event, Descriptors: 2, Uploads: 2, Uploaded: 2}, last)
+	assert.Equal(t, 0, last.Pending())
+	assert.Equal(t, 1, seen[4].Pending())
+	cmds := f.commands()
+	assert.Equal(t, "SETEVENTS HS_DESC", cmds[1])
+	assert.True(t, strings.HasPrefix(cmds[2], "ADD_ONION "))
+}
+
+// A descriptor tor built but has not started uploading keeps Listen
+// waiting even when every started upload has finished.
+func TestListenWaitsForEveryDescriptor(t *testing.T) {
+	f := newFakeTor(t)
+	release := make(chan struct{})
+	f.addOnion = func(c *controltest.Conn, cmd *controltest.Command) {
+		c.Reply(okReply...)
+		c.Reply(created(fakeID, descA), created(fakeID, descB),
+			upload(fakeID, fakeHSDirs[0], descA), uploaded(fakeID, fakeHSDirs[0]))
+		<-release
+		c.Reply(upload(fakeID, fakeHSDirs[1], descB), failed(fakeID, fakeHSDirs[1], "UPLOAD_REJECTED"))
+	}
+	var n int
+	var mu sync.Mutex
+	lc := &ListenConfig{Progress: func(Progress) { mu.Lock(); n++; mu.Unlock() }}
+	lch, ech := listenAsync(testCtx(t), lc, f.dial(t))
+	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return n == 4 })
+	select {
+	case <-ech:
+		t.Fatal("Listen returned before the second descriptor was uploaded")
+	default:
+	}
+	close(release)
+	require.NoError(t, <-ech, "one success is enough once everything has finished")
+	(<-lch).Close()
+}
+
+func TestListenWaitFirstUpload(t *testing.T) {
+	f := newFakeTor(t)
+	f.addOnion = func(c *controltest.Conn, cmd *controltest.Command) {
+		c.Reply(okReply...)
+		c.Reply(created(fakeID, descA), created(fakeID, descB),
+			upload(fakeID, fakeHSDirs[0], descA), upload(fakeID, fakeHSDirs[1], descA),
+			failed(fakeID, fakeHSDirs[1], "UPLOAD_REJECTED"), uploaded(fakeID, fakeHSDirs[0]))
+		// Nothing more: WaitPublished would wait for descB.
+	}
+	var last Progress
+	l, err := (&ListenConfig{Wait: WaitFirstUpload, Progress: func(p Progress) { last = p }}).Listen(testCtx(t), f.dial(t))
+	require.NoError(t, err)
+	defer l.Close()
+	assert.Equal(t, 1, last.Uploaded)
+	assert.Equal(t, 1, last.Failed)
+}
+
+func TestListenAllUploadsFailed(t *testing.T) {
+	f := newFakeTor(t)
+	f.addOnion = func(c *controltest.Conn, cmd *controltest.Command) {
+		c.Reply(okReply...)
+		c.Reply(created(fakeID, descA), created(fakeID, descB))
+		for _, h := range fakeHSDirs {
+			c.Reply(upload(fakeID, h, descA), upload(fakeID, h, descB))
+		}
+		for i, h := range fakeHSDirs {
+			reason := "UPLOAD_REJECTED"
+			if i == 2 {
+				reason = "UNEXPECTED"
+			}
+			c.Reply(failed(fakeID, h, reason), failed(fakeID, h, reason))
+		}
+	}
+	for _, mode := range []Wait{WaitPublished, WaitFirstUpload} {
+		start := time.Now()
+		_, err := (&ListenConfig{Wait: mode}).Listen(testCtx(t), f.dial(t))
+		require.Error(t, err)
+		assert.Less(t, time.Since(start), 5*time.Second, "fails fast, without waiting for a timeout")
+		assert.ErrorIs(t, err, ErrAllUploadsFailed)
+		assert.ErrorIs(t, err, ErrPublish)
+		var pe *PublishError
+		require.ErrorAs(t, err, &pe)
+		assert.Equal(t, fakeID, pe.ServiceID)
+		assert.Equal(t, 6, pe.Progress.Uploads)
+		assert.Equal(t, 6, pe.Progress.Failed)
+		assert.Equal(t, []string{"UPLOAD_REJECTED", "UNEXPECTED"}, pe.Reasons)
+		assert.ErrorContains(t, err, "UPLOAD_REJECTED")
+	}
+	assert.Equal(t, 2, f.count("DEL_ONION "+fakeID), "failed services are removed")
+}
+
+func TestListenPublishTimeout(t *testing.T) {
+	f := newFakeTor(t)
+	f.addOnion = replyThen(okReply, created(fakeID, descA), upload(fakeID, fakeHSDirs[0], descA))
+
+	start := time.Now()
+	_, err := (&ListenConfig{PublishTimeout: 200 * time.Millisecond, Detach: true}).Listen(testCtx(t), f.dial(t))
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.ErrorIs(t, err, ErrPublish)
+	var pe *PublishError
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, 1, pe.Progress.Uploads)
+	assert.Less(t, time.Since(start), 5*time.Second)
+	assert.Equal(t, 1, f.count("DEL_ONION "+fakeID), "removed even though detached")
+
+	// The context's deadline counts too.
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err = (&ListenConfig{}).Listen(ctx, f.dial(t))
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+
+	// So does cancellation.
+	ctx, cancel = context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	_, err = (&ListenConfig{}).Listen(ctx, f.dial(t))
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.Equal(t, 3, f.count("DEL_ONION "+fakeID))
+}
+
+// Upload events that lack the address (older tors) are matched by HSDir.
+func TestListenUnknownAddressEvents(t *testing.T) {
+	f := newFakeTor(t)
+	f.addOnion = replyThen(okReply,
+		created(fakeID, descA),
+		upload(fakeID, fakeHSDirs[0], descA),
+		uploaded("UNKNOWN", fakeHSDirs[1]), // not one of ours
+		uploaded("UNKNOWN", fakeHSDirs[0]))
+	var last Progress
+	l, err := (&ListenConfig{Progress: func(p Progress) { last = p }}).Listen(testCtx(t), f.dial(t))
+	require.NoError(t, err)
+	l.Close()
+	assert.Equal(t, 1, last.Uploaded)
+}
+
+func TestListenConnectionLostWhileWaiting(t *testing.T) {
+	f := newFakeTor(t)
+	f.addOnion = func(c *controltest.Conn, cmd *controltest.Command) {
+		c.Reply(okReply...)
+		c.Reply(created(fakeID, descA))
+		c.Close()
+	}
+	_, err := (&ListenConfig{}).Listen(testCtx(t), f.dial(t))
+	assert.ErrorIs(t, err, ErrPublish)
+	assert.ErrorIs(t, err, net.ErrClosed)
+}
+
+func TestListenerAcceptAndClose(t *testing.T) {
+	f := newFakeTor(t)
+	conn := f.dial(t)
+	f.addOnion = replyThen(okReply, created(fakeID, descA), upload(fakeID, fakeHSDirs[0], descA), uploaded(fakeID, fakeHSDirs[0]))
+	l, err := Listen(testCtx(t), conn, 80, 8080)
+	require.NoError(t, err)
+	assert.Equal(t, fakeID+".onion:80", l.Addr().String())
+	assert.Equal(t, fakeID, l.ServiceID())
+
+	// Connections tor forwards to the local socket come out of Accept.
+	const n = 5
+	go func() {
+		for i := 0; i < n; i++ {
+			c, err := net.Dial("tcp", l.LocalAddr().String())
+			if err != nil {
+				return
+			}
+			fmt.Fprintf(c, "conn %d", i)
+			c.Close()
+		}
+	}()
+	for i := 0; i < n; i++ {
+		c, err := l.Accept()
+		require.NoError(t, err)
+		b, _ := io.ReadAll(c)
+		assert.Equal(t, fmt.Sprintf("conn %d", i), string(b))
+		c.Close()
+	}
+
+	// Close unblocks a pending Accept with net.ErrClosed and removes the
+	// service once.
+	errc := make(chan error, 1)
+	go func() {
+		_, err := l.Accept()
+		errc <- err
+	}()
+	require.NoError(t, l.Close())
+	select {
+	case err := <-errc:
+		assert.ErrorIs(t, err, net.ErrClosed)
+		var oe *net.OpError
+		require.ErrorAs(t, err, &oe)
+		assert.Equal(t, "accept", oe.Op)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Accept not unblocked by Close")
+	}
+	require.NoError(t, l.Close(), "idempotent")
+	_, err = l.Accept()
+	assert.ErrorIs(t, err, net.ErrClosed)
+	assert.Equal(t, 1, f.count("DEL_ONION "+fakeID))
+	// The control connection is still usable.
+	_, err = conn.GetInfo(testCtx(t), "version")
+	assert.NoError(t, err)
+}
+
+func TestListenerTargetsOnly(t *testing.T) {
+	f := newFakeTor(t)
+	l, err := (&ListenConfig{Wait: WaitNone, Targets: []control.OnionPort{{VirtPort: 22, Target: "2222"}}}).Listen(testCtx(t), f.dial(t))
+	require.NoError(t, err)
+	assert.Nil(t, l.LocalAddr())
+	assert.Equal(t, fakeID+".onion:22", l.Addr().String())
+	errc := make(chan error, 1)
+	go func() { _, err := l.Accept(); errc <- err }()
+	require.NoError(t, l.Close())
+	assert.ErrorIs(t, <-errc, net.ErrClosed)
+}
+
+func TestListenerControlConnectionLost(t *testing.T) {
+	f := newFakeTor(t)
+	conn := f.dial(t)
+	l, err := (&ListenConfig{Wait: WaitNone}).Listen(testCtx(t), conn)
+	require.NoError(t, err)
+	errc := make(chan error, 1)
+	go func() { _, err := l.Accept(); errc <- err }()
+	f.srv.CloseClients() // tor died: the service is gone
+	select {
+	case err := <-errc:
+		assert.ErrorIs(t, err, net.ErrClosed)
+		assert.ErrorContains(t, err, "control connection")
+	case <-time.After(10 * time.Second):
+		t.Fatal("Accept not unblocked when the control connection ended")
+	}
+	assert.NoError(t, l.Close(), "nothing left to remove")
+	assert.Equal(t, 0, f.count("DEL_ONION"))
+
+	// A detached service does not depend on the connection.
+	f2 := newFakeTor(t)
+	conn2 := f2.dial(t)
+	l2, err := (&ListenConfig{Wait: WaitNone, Detach: true}).Listen(testCtx(t), conn2)
+	require.NoError(t, err)
+	f2.srv.CloseClients()
+	<-conn2.Done()
+	go func() {
+		c, err := net.Dial("tcp", l2.LocalAddr().String())
+		if err == nil {
+			c.Close()
+		}
+	}()
+	c, err := l2.Accept()
+	require.NoError(t, err)
+	c.Close()
+	require.NoError(t, l2.Close())
+}
+
+func TestListenDelOnionFailure(t *testing.T) {
+	f := newFakeTor(t)
+	f.other = func(c *controltest.Conn, cmd *controltest.Command) bool {
+		if cmd.Keyword == "DEL_ONION" {
+			c.Reply("552 Unknown Onion Service id")
+			return true
+		}
+		return false
+	}
+	l, err := (&ListenConfig{Wait: WaitNone}).Listen(testCtx(t), f.dial(t))
+	require.NoError(t, err)
+	err = l.Close()
+	assert.ErrorIs(t, err, control.ErrUnrecognizedEntity)
+	assert.Equal(t, err, l.Close(), "the same result again")
+}
+
+func TestClientAuthCommands(t *testing.T) {
+	f := newFakeTor(t)
+	k, _ := NewClientKey(seq32())
+	f.other = func(c *controltest.Conn, cmd *controltest.Command) bool {
+		switch {
+		case cmd.Keyword == "ONION_CLIENT_AUTH_ADD" && strings.Contains(cmd.Args, "Permanent"):
+			c.Reply(`553 Unable to store creds for "` + fakeID + `"`)
+		case cmd.Keyword == "ONION_CLIENT_AUTH_ADD" && strings.Contains(cmd.Args, "ClientName=again"):
+			c.Reply("251 Client for onion existed and replaced")
+		case cmd.Line == "ONION_CLIENT_AUTH_REMOVE "+fakeID:
+			c.Reply("250 OK")
+		case cmd.Keyword == "ONION_CLIENT_AUTH_REMOVE":
+			c.Reply(`251 No credentials for "` + cmd.Args + `"`)
+		case cmd.Keyword == "ONION_CLIENT_AUTH_VIEW":
+			c.Reply("250-ONION_CLIENT_AUTH_VIEW",
+				"250-CLIENT "+fakeID+" x25519:"+k.Base64()+" Flags=Permanent ClientName=bob",
+				"250-CLIENT 25njqamcweflpvkl73j4szahhihoc4xt3ktcgjnpaingr5yhkenl5sid x25519:"+k.Base64(),
+				"250 OK")
+		default:
+			return false
+		}
+		return true
+	}
+	conn := f.dial(t)
+	ctx := testCtx(t)
+
+	replaced, err := AddClientAuth(ctx, conn, ClientAuth{Address: fakeID + ".onion", Key: k, Name: "bob"})
+	require.NoError(t, err)
+	assert.False(t, replaced)
+	replaced, err = AddClientAuth(ctx, conn, ClientAuth{Address: fakeID, Key: k, Name: "again"})
+	require.NoError(t, err)
+	assert.True(t, replaced)
+	_, err = AddClientAuth(ctx, conn, ClientAuth{Address: fakeID, Key: k, Permanent: true})
+	assert.ErrorIs(t, err, ErrClientAuthStore)
+	_, err = AddClientAuth(ctx, conn, ClientAuth{Address: "bad", Key: k})
+	assert.ErrorIs(t, err, ErrInvalidAddress)
+	_, err = AddClientAuth(ctx, conn, ClientAuth{Address: fakeID})
+	assert.Error(t, err)
+
+	removed, err := RemoveClientAuth(ctx, conn, fakeID+".onion")
+	require.NoError(t, err)
+	assert.True(t, removed)
+	removed, err = RemoveClientAuth(ctx, conn, "25njqamcweflpvkl73j4szahhihoc4xt3ktcgjnpaingr5yhkenl5sid")
+	require.NoError(t, err)
+	assert.False(t, removed)
+
+	list, err := ClientAuths(ctx, conn, "")
+	require.NoError(t, err)
+	require.Len(t, list, 2)
+	assert.Equal(t, fakeID, list[0].Address)
+	assert.True(t, k.Equal(list[0].Key))
+	assert.Equal(t, "bob", list[0].Name)
+	assert.True(t, list[0].Permanent)
+	assert.False(t, list[1].Permanent)
+	_, err = ClientAuths(ctx, conn, fakeID+".onion")
+	require.NoError(t, err)
+
+	assert.Equal(t, []string{
+		"ONION_CLIENT_AUTH_ADD " + fakeID + " x25519:" + k.Base64() + " ClientName=bob",
+		"ONION_CLIENT_AUTH_ADD " + fakeID + " x25519:" + k.Base64() + " ClientName=again",
+		"ONION_CLIENT_AUTH_ADD " + fakeID + " x25519:" + k.Base64() + " Flags=Permanent",
+		"ONION_CLIENT_AUTH_REMOVE " + fakeID,
+		"ONION_CLIENT_AUTH_REMOVE 25njqamcweflpvkl73j4szahhihoc4xt3ktcgjnpaingr5yhkenl5sid",
+		"ONION_CLIENT_AUTH_VIEW",
+		"ONION_CLIENT_AUTH_VIEW " + fakeID,
+	}, f.commands())
+}
