@@ -203,9 +203,9 @@ type Network struct {
 // Start starts a private Tor network and returns once every authority
 // serves a consensus that lists every node with the flags onion services
 // need (typically 8 s). At most two networks launch at once on a machine
-// (lock files in the temp directory; parallel test binaries queue for a
-// slot, for ~4 s, until a launching network's authorities have voted). If ctx ends
-// first, or a tor exits, or an authority does not vote in time, Start
+// (lock files in the temp directory): a third waits for a slot, about 4 s,
+// until one of the launching networks' authorities have voted. If ctx
+// ends first, a tor exits, or an authority does not vote in time, Start
 // stops what it started and returns an error that quotes the relevant tor
 // log lines.
 func Start(ctx context.Context, opts Options) (*Network, error) {
