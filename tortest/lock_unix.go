@@ -77,3 +77,39 @@ func (l *startLock) release() {
 	l.f.Close()
 	l.f = nil
 }
+
+// dirLock marks a network directory as in use for as long as the network
+// lives (and the process that made it): sweepStale removes directories
+// whose lock nobody holds.
+type dirLock struct{ f *os.File }
+
+func lockDir(dir string) (*dirLock, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("tortest: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("tortest: locking %s: %w", f.Name(), err)
+	}
+	return &dirLock{f: f}, nil
+}
+
+func (l *dirLock) release() {
+	if l != nil && l.f != nil {
+		l.f.Close() // drops the flock
+		l.f = nil
+	}
+}
+
+// abandoned reports whether dir is the directory of a network whose
+// program died: its lock file exists and nobody holds it. A directory
+// without a lock file is being created (or not ours) and is left alone.
+func abandoned(dir string) bool {
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR, 0)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil
+}

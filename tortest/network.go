@@ -189,7 +189,8 @@ type Network struct {
 
 	teeMu sync.Mutex
 
-	lock *startLock // held from before launch until the first vote
+	lock    *startLock // held from before launch until the first vote
+	dirLock *dirLock   // held while the network lives
 
 	started   time.Time
 	ready     time.Duration
@@ -235,9 +236,14 @@ func start(ctx context.Context, opts Options) (*Network, error) {
 		lg.Info("tortest: waited for another network's start-up", "wait", waited.Round(time.Millisecond))
 	}
 
-	n.dir, err = os.MkdirTemp(opts.Dir, "tortest-")
+	sweepStale(opts.Dir, lg)
+	n.dir, err = os.MkdirTemp(opts.Dir, dirPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("tortest: %w", err)
+	}
+	if n.dirLock, err = lockDir(n.dir); err != nil {
+		os.RemoveAll(n.dir)
+		return nil, err
 	}
 	lead := opts.Lead
 	for n.attempts = 1; ; n.attempts++ {
@@ -596,6 +602,7 @@ func (n *Network) Close() error {
 		if n.dir != "" {
 			err = errors.Join(err, os.RemoveAll(n.dir))
 		}
+		n.dirLock.release()
 		n.closeErr = err
 	})
 	return n.closeErr

@@ -127,3 +127,28 @@ func TestStartFailsCleanly(t *testing.T) {
 	_, err = Start(ctx, Options{})
 	require.ErrorIs(t, err, context.Canceled)
 }
+
+func TestSweepStale(t *testing.T) {
+	parent := t.TempDir()
+	mk := func(name string) string {
+		d := filepath.Join(parent, name)
+		require.NoError(t, os.Mkdir(d, 0o700))
+		return d
+	}
+	dead := mk(dirPrefix + "dead")
+	require.NoError(t, os.WriteFile(filepath.Join(dead, "lock"), nil, 0o600))
+	require.NoError(t, os.MkdirAll(filepath.Join(dead, "auth0", "keys"), 0o700))
+	live := mk(dirPrefix + "live")
+	l, err := lockDir(live)
+	require.NoError(t, err)
+	defer l.release()
+	creating := mk(dirPrefix + "creating") // no lock file yet
+	other := mk("gotorcon-tor-123")       // package process's, not ours
+	require.NoError(t, os.WriteFile(filepath.Join(other, "lock"), nil, 0o600))
+
+	sweepStale(parent, testLogger(t))
+	for d, want := range map[string]bool{dead: false, live: true, creating: true, other: true} {
+		_, err := os.Stat(d)
+		require.Equal(t, want, err == nil, "%s exists: %v", d, err)
+	}
+}
