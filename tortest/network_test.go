@@ -143,7 +143,7 @@ func TestSweepStale(t *testing.T) {
 	require.NoError(t, err)
 	defer l.release()
 	creating := mk(dirPrefix + "creating") // no lock file yet
-	other := mk("gotorcon-tor-123")       // package process's, not ours
+	other := mk("gotorcon-tor-123")        // package process's, not ours
 	require.NoError(t, os.WriteFile(filepath.Join(other, "lock"), nil, 0o600))
 
 	sweepStale(parent, testLogger(t))
