@@ -133,6 +133,30 @@ func (t *Tor) Launched() *launch.Tor { return t.t }
 // waits until it has bootstrapped.
 func (t *Tor) EnableNetwork(ctx context.Context) error { return t.t.EnableNetwork(ctx) }
 
+// Listen publishes an onion service whose virtual ports (default 80) lead
+// to the returned net.Listener, and returns once it is published (both
+// descriptors uploaded). Its Addr is "<id>.onion:<port>". Close removes the
+// service. For keys, client authorization and other options use
+// ListenConfig.
+func (t *Tor) Listen(ctx context.Context, ports ...int) (*onion.Listener, error) {
+	return t.ListenConfig(ctx, &onion.ListenConfig{Ports: ports})
+}
+
+// ListenConfig publishes an onion service configured by lc (see
+// onion.ListenConfig) on this tor's control connection.
+func (t *Tor) ListenConfig(ctx context.Context, lc *onion.ListenConfig) (*onion.Listener, error) {
+	t.mu.Lock()
+	closed := t.closed
+	t.mu.Unlock()
+	if closed {
+		return nil, fmt.Errorf("tor: %w", net.ErrClosed)
+	}
+	if lc == nil {
+		lc = &onion.ListenConfig{}
+	}
+	return lc.Listen(ctx, t.t.Control())
+}
+
 // Dialer returns a dialer through tor's SOCKS port. Streams of one Dialer
 // may share circuits; call Isolated on it for a dialer whose streams use
 // circuits of their own.
