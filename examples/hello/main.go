@@ -70,7 +70,9 @@ func run(ctx context.Context, out, status io.Writer, public bool) error {
 	ln, err := t.ListenConfig(ctx, &onion.ListenConfig{
 		Ports: []int{80},
 		Progress: func(p onion.Progress) {
-			fmt.Fprintf(status, "\r  descriptors uploaded: %d of %d", p.Uploaded, p.Uploads)
+			if p.Uploads > 0 {
+				fmt.Fprintf(status, "\r  descriptors uploaded: %d of %d", p.Uploaded, p.Uploads)
+			}
 		},
 	})
 	if err != nil {
