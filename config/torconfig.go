@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -438,7 +439,7 @@ func (c *TorConfig) isDefault(v Value) bool {
 	if !v.IsSet() {
 		return true // unset means "use the default"
 	}
-	return equalStrings(v.normalized(), info.Default.normalized())
+	return slices.Equal(v.normalized(), info.Default.normalized())
 }
 
 // resolveForWrite checks a name for Set and friends and returns its slot.

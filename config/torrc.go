@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -149,7 +150,7 @@ func (t *Torrc) Merge(other *Torrc) error {
 			}
 			continue
 		}
-		if !equalStrings(mine, theirs) {
+		if !slices.Equal(mine, theirs) {
 			conflicts = append(conflicts, fmt.Sprintf("%s (%q vs %q)", k, mine, theirs))
 		}
 	}
@@ -158,18 +159,6 @@ func (t *Torrc) Merge(other *Torrc) error {
 	}
 	t.opts = append(t.opts, add...)
 	return nil
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // Validate reports the first option that cannot be written to a torrc.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -126,7 +127,7 @@ func (v Value) String() string {
 
 // Equal reports whether v and w hold the same lines (names and types are
 // not compared).
-func (v Value) Equal(w Value) bool { return equalStrings(v.lines, w.lines) }
+func (v Value) Equal(w Value) bool { return slices.Equal(v.lines, w.lines) }
 
 func (v Value) last() (string, error) {
 	if len(v.lines) == 0 {

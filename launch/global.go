@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -195,7 +196,7 @@ func (g *globalTor) compatible(opts Options, torrc *config.Torrc) error {
 	}
 	for _, k := range torrc.Keys() {
 		want, have := torrc.Values(k), g.torrc.Values(k)
-		if !equal(want, have) {
+		if !slices.Equal(want, have) {
 			if have == nil {
 				why = append(why, fmt.Sprintf("%s %q (the running tor was started without it)", k, want))
 			} else {
@@ -207,16 +208,4 @@ func (g *globalTor) compatible(opts Options, torrc *config.Torrc) error {
 		return fmt.Errorf("%w: %s", ErrGlobalConflict, strings.Join(why, "; "))
 	}
 	return nil
-}
-
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
