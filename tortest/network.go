@@ -584,6 +584,10 @@ func (n *Network) stopAll() error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			t0 := time.Now()
+			defer func() {
+				n.opts.Logger.Debug("tortest: node stopped", "node", nd.Nickname, "took", time.Since(t0).Round(time.Millisecond))
+			}()
 			if err := nd.proc.Close(); err != nil {
 				errs[i] = fmt.Errorf("tortest: stopping %s: %w", nd.Nickname, err)
 			}
@@ -593,8 +597,8 @@ func (n *Network) stopAll() error {
 	return errors.Join(errs...)
 }
 
-// Close stops every tor process (all at once; each takes up to ~2 s) and
-// removes the network's directory. It returns the first problem met but
+// Close kills every tor process (their state is thrown away; it takes
+// milliseconds) and removes the network's directory. It returns the first problem met but
 // always does all of it. Calling Close again returns the same result.
 func (n *Network) Close() error {
 	n.closeOnce.Do(func() {
