@@ -110,6 +110,7 @@ type Options struct {
 	// first consensus may be (default consensusGrace).
 	maxAttempts    int
 	consensusGrace time.Duration
+	pickPorts      func(n int) ([]int, error) // default freePorts
 }
 
 const (
@@ -174,6 +175,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.consensusGrace == 0 {
 		o.consensusGrace = consensusGrace
+	}
+	if o.pickPorts == nil {
+		o.pickPorts = freePorts
 	}
 	return nil
 }
@@ -288,7 +292,7 @@ func (n *Network) launch(ctx context.Context, lead time.Duration) error {
 		}
 	}
 	n.nodes, n.auths = nil, nil
-	ports, err := freePorts(2*o.Authorities + o.Relays)
+	ports, err := o.pickPorts(2*o.Authorities + o.Relays)
 	if err != nil {
 		return err
 	}

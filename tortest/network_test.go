@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -150,5 +151,37 @@ func TestSweepStale(t *testing.T) {
 	for d, want := range map[string]bool{dead: false, live: true, creating: true, other: true} {
 		_, err := os.Stat(d)
 		require.Equal(t, want, err == nil, "%s exists: %v", d, err)
+	}
+}
+
+// A port taken by another program between choosing it and tor binding it
+// makes that tor exit; Start retries with new ports.
+func TestPortTakenRetries(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Tor network")
+	}
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	taken := l.Addr().(*net.TCPAddr).Port
+	calls := 0
+	pick := func(n int) ([]int, error) {
+		calls++
+		ports, err := freePorts(n)
+		if calls == 1 {
+			ports[len(ports)-1] = taken // the last relay's ORPort
+		}
+		return ports, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	n, err := start(ctx, Options{pickPorts: pick, Logger: testLogger(t)})
+	require.NoError(t, err)
+	defer n.Close()
+	_, attempts := n.StartupTime()
+	require.Equal(t, 2, attempts)
+	require.Equal(t, 2, calls)
+	for _, nd := range n.Nodes() {
+		require.NotEqual(t, taken, nd.ORPort)
 	}
 }
