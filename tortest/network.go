@@ -227,20 +227,14 @@ func start(ctx context.Context, opts Options) (*Network, error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, err
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("tortest: %w", err)
+	}
 	n := &Network{opts: opts, started: time.Now()}
 	lg := opts.Logger
 
-	lock, err := acquireStartLock(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer lock.release()
-	n.lock = lock
-	if waited := time.Since(n.started); waited > 100*time.Millisecond {
-		lg.Info("tortest: waited for another network's start-up", "wait", waited.Round(time.Millisecond))
-	}
-
 	sweepStale(opts.Dir, lg)
+	var err error
 	n.dir, err = os.MkdirTemp(opts.Dir, dirPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("tortest: %w", err)
@@ -251,7 +245,17 @@ func start(ctx context.Context, opts Options) (*Network, error) {
 	}
 	lead := opts.Lead
 	for n.attempts = 1; ; n.attempts++ {
+		// A launch slot, held until the authorities have voted (waitReady).
+		t0 := time.Now()
+		if n.lock, err = acquireStartLock(ctx); err != nil {
+			n.Close()
+			return n, err
+		}
+		if waited := time.Since(t0); waited > 100*time.Millisecond {
+			lg.Info("tortest: waited for other networks' start-up", "wait", waited.Round(time.Millisecond))
+		}
 		err = n.launch(ctx, lead)
+		n.lock.release()
 		if err == nil {
 			n.ready = time.Since(n.started)
 			lg.Info("tortest: network ready", "dir", n.dir, "ready", n.ready.Round(time.Millisecond), "attempts", n.attempts)
