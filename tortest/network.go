@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gotorcon/tor/config"
+	"github.com/gotorcon/tor/process"
 )
 
 // Role says what a node of the network does.
@@ -70,19 +71,23 @@ func (n *Node) requiredFlags() []string {
 type Options struct {
 	// Authorities is the number of directory authorities (default 1).
 	Authorities int
-	// Relays is the number of relays that are not authorities (default 4).
+	// Relays is the number of relays that are not authorities (0 means
+	// the default, 4).
 	// An onion-service circuit needs four distinct relays, so Authorities +
 	// Relays must be at least 4 for onion services (5 leaves slack for path
 	// selection).
 	Relays int
 
-	// TorPath and GencertPath are the tor and tor-gencert binaries
-	// (default: "tor" and "tor-gencert" looked up in $PATH).
-	TorPath     string
+	// TorPath is the tor binary; when empty, process.Find looks at
+	// $GOTORCON_TOR, PATH and the usual install locations.
+	TorPath string
+	// GencertPath is the tor-gencert binary; when empty, the one next to
+	// tor, else "tor-gencert" in PATH.
 	GencertPath string
 
-	// Dir is the directory in which the network's own temporary directory
-	// is created (default os.TempDir()).
+	// Dir is where the network's directory (gotorcon-tortest-*) is made
+	// (default os.TempDir()). Start removes the directories there of
+	// networks whose program died without Close.
 	Dir string
 
 	// VotingInterval is the authorities' voting interval (default 5 min,
@@ -154,15 +159,15 @@ func (o *Options) setDefaults() error {
 		// keep restarts meaningful; short intervals just wait for the next vote
 		o.Lead = o.VotingInterval - voteDelays - leadStep*maxAttempts
 	}
-	if o.TorPath == "" {
-		o.TorPath = "tor"
+	var err error
+	if o.TorPath, err = process.Find(o.TorPath); err != nil {
+		return fmt.Errorf("tortest: %w (install the tor package)", err)
 	}
 	if o.GencertPath == "" {
 		o.GencertPath = "tor-gencert"
-	}
-	var err error
-	if o.TorPath, err = exec.LookPath(o.TorPath); err != nil {
-		return fmt.Errorf("tortest: tor not found (install the tor package): %w", err)
+		if next := filepath.Join(filepath.Dir(o.TorPath), "tor-gencert"+filepath.Ext(o.TorPath)); fileExists(next) {
+			o.GencertPath = next
+		}
 	}
 	if o.GencertPath, err = exec.LookPath(o.GencertPath); err != nil {
 		return fmt.Errorf("tortest: tor-gencert not found (it comes with the tor package): %w", err)
@@ -180,6 +185,11 @@ func (o *Options) setDefaults() error {
 		o.pickPorts = freePorts
 	}
 	return nil
+}
+
+func fileExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && !fi.IsDir()
 }
 
 // Network is a private Tor network on 127.0.0.1: directory authorities and
