@@ -18,6 +18,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/gotorcon/tor/control"
 )
 
 // ErrProtocol is returned (wrapped) when tor's control connection answers
@@ -241,45 +243,14 @@ func (s *ctlSession) safeCookie(ctx context.Context, cookie []byte) error {
 	return err
 }
 
-// unquote decodes a control-protocol quoted string at the start of s and
-// returns the rest of s after it.
+// unquote decodes a control-protocol quoted string (C escapes) at the start
+// of s and returns the rest of s after it.
 func unquote(s string) (string, string, error) {
-	if !strings.HasPrefix(s, `"`) {
-		return "", s, fmt.Errorf("%w: expected a quoted string in %q", ErrProtocol, truncate(s, 40))
+	v, rest, err := control.ReadQuoted(s)
+	if err != nil {
+		return "", s, fmt.Errorf("%w: %v in %q", ErrProtocol, err, truncate(s, 40))
 	}
-	var b strings.Builder
-	for i := 1; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"':
-			return b.String(), s[i+1:], nil
-		case c != '\\':
-			b.WriteByte(c)
-			continue
-		}
-		i++
-		if i >= len(s) {
-			break
-		}
-		switch e := s[i]; e {
-		case 'n':
-			b.WriteByte('\n')
-		case 'r':
-			b.WriteByte('\r')
-		case 't':
-			b.WriteByte('\t')
-		case '0', '1', '2', '3', '4', '5', '6', '7':
-			v, j := 0, i
-			for ; j < len(s) && j < i+3 && s[j] >= '0' && s[j] <= '7'; j++ {
-				v = v*8 + int(s[j]-'0')
-			}
-			b.WriteByte(byte(v))
-			i = j - 1
-		default:
-			b.WriteByte(e)
-		}
-	}
-	return "", "", fmt.Errorf("%w: unterminated quoted string", ErrProtocol)
+	return v, rest, nil
 }
 
 // unquoteList decodes a space-separated list of quoted strings, as in
