@@ -32,7 +32,7 @@ var ErrTooOld = errors.New("tor is too old")
 // ErrBadVersion is returned (wrapped) when tor's version cannot be read.
 var ErrBadVersion = errors.New("cannot read tor's version")
 
-var versionRE = regexp.MustCompile(`^(\d+)\.(\d+)\.(\d+)(?:\.(\d+))?(?:-([0-9A-Za-z.-]+?))?\.?$`)
+var versionRE = regexp.MustCompile(`^(\d+)\.(\d+)\.(\d+)(?:\.(\d+))?(?:-([0-9A-Za-z.-]+))?$`)
 
 // ParseVersion parses a version as tor writes it: "0.4.9.11",
 // "0.4.9.1-alpha", "0.4.9.1-alpha-dev" (a trailing "(git-…)" part and
@@ -42,6 +42,8 @@ func ParseVersion(s string) (Version, error) {
 	if i := strings.IndexByte(s, ' '); i >= 0 {
 		s = s[:i]
 	}
+	// tor --version ends its sentence with a dot: "Tor version 0.4.9.11."
+	s = strings.TrimRight(s, ".")
 	m := versionRE.FindStringSubmatch(s)
 	if m == nil {
 		return Version{}, fmt.Errorf("%w: %q is not a tor version", ErrBadVersion, s)
