@@ -31,16 +31,43 @@ type ClientAuth struct {
 // credential, usually because ClientOnionAuthDir is not set.
 var ErrClientAuthStore = errors.New("onion: tor cannot store the credential (is ClientOnionAuthDir set?)")
 
+// ClientAuthResult says what tor did with a credential given to
+// AddClientAuth (ONION_CLIENT_AUTH_ADD's reply code).
+type ClientAuthResult int
+
+const (
+	// ClientAuthAdded: tor had no credential for the address (250).
+	ClientAuthAdded ClientAuthResult = iota
+	// ClientAuthReplaced: the credential replaced the one tor had (251).
+	ClientAuthReplaced
+	// ClientAuthDecrypted: tor held a descriptor of the service that it
+	// could not read, and the credential decrypted it (252); tor then
+	// does not say whether a credential was replaced. The next connection
+	// uses that descriptor without fetching it again.
+	ClientAuthDecrypted
+)
+
+// String returns "added", "replaced" or "decrypted".
+func (r ClientAuthResult) String() string {
+	switch r {
+	case ClientAuthAdded:
+		return "added"
+	case ClientAuthReplaced:
+		return "replaced"
+	case ClientAuthDecrypted:
+		return "decrypted"
+	}
+	return fmt.Sprintf("ClientAuthResult(%d)", int(r))
+}
+
 // AddClientAuth gives tor a client authorization credential
-// (ONION_CLIENT_AUTH_ADD). replaced is true when it replaced one tor
-// already had for the address. Tor uses it for the next connection to the
-// service (and to decrypt a descriptor it already has).
-func AddClientAuth(ctx context.Context, conn *control.Conn, a ClientAuth) (replaced bool, err error) {
+// (ONION_CLIENT_AUTH_ADD), used for the next connection to the service.
+func AddClientAuth(ctx context.Context, conn *control.Conn, a ClientAuth) (ClientAuthResult, error) {
 	if a.Key == nil {
-		return false, errors.New("onion: AddClientAuth needs a Key")
+		return 0, errors.New("onion: AddClientAuth needs a Key")
 	}
 	if _, err := ParseAddress(a.Address); err != nil {
-		return false, err
+		return 0, err
 	}
 	ca := control.OnionClientAuth{
 		Address:    ServiceID(a.Address),
@@ -54,11 +81,17 @@ func AddClientAuth(ctx context.Context, conn *control.Conn, a ClientAuth) (repla
 	code, err := conn.OnionClientAuthAdd(ctx, ca)
 	if err != nil {
 		if errors.Is(err, control.ErrInvalidConfigValue) && a.Permanent {
-			return false, fmt.Errorf("%w: %w", ErrClientAuthStore, err)
+			return 0, fmt.Errorf("%w: %w", ErrClientAuthStore, err)
 		}
-		return false, fmt.Errorf("onion: ONION_CLIENT_AUTH_ADD: %w", err)
+		return 0, fmt.Errorf("onion: ONION_CLIENT_AUTH_ADD: %w", err)
 	}
-	return code == 251, nil
+	switch code {
+	case 251:
+		return ClientAuthReplaced, nil
+	case 252:
+		return ClientAuthDecrypted, nil
+	}
+	return ClientAuthAdded, nil
 }
 
 // RemoveClientAuth removes tor's credential for an onion address

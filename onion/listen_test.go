@@ -661,6 +661,8 @@ func TestClientAuthCommands(t *testing.T) {
 			c.Reply(`553 Unable to store creds for "` + fakeID + `"`)
 		case cmd.Keyword == "ONION_CLIENT_AUTH_ADD" && strings.Contains(cmd.Args, "ClientName=again"):
 			c.Reply("251 Client for onion existed and replaced")
+		case cmd.Keyword == "ONION_CLIENT_AUTH_ADD" && strings.Contains(cmd.Args, "ClientName=decrypts"):
+			c.Reply("252 Registered client and decrypted desc")
 		case cmd.Line == "ONION_CLIENT_AUTH_REMOVE "+fakeID:
 			c.Reply("250 OK")
 		case cmd.Keyword == "ONION_CLIENT_AUTH_REMOVE":
@@ -678,12 +680,16 @@ func TestClientAuthCommands(t *testing.T) {
 	conn := f.dial(t)
 	ctx := testCtx(t)
 
-	replaced, err := AddClientAuth(ctx, conn, ClientAuth{Address: fakeID + ".onion", Key: k, Name: "bob"})
+	res, err := AddClientAuth(ctx, conn, ClientAuth{Address: fakeID + ".onion", Key: k, Name: "bob"})
 	require.NoError(t, err)
-	assert.False(t, replaced)
-	replaced, err = AddClientAuth(ctx, conn, ClientAuth{Address: fakeID, Key: k, Name: "again"})
+	assert.Equal(t, ClientAuthAdded, res)
+	res, err = AddClientAuth(ctx, conn, ClientAuth{Address: fakeID, Key: k, Name: "again"})
 	require.NoError(t, err)
-	assert.True(t, replaced)
+	assert.Equal(t, ClientAuthReplaced, res)
+	res, err = AddClientAuth(ctx, conn, ClientAuth{Address: fakeID, Key: k, Name: "decrypts"})
+	require.NoError(t, err)
+	assert.Equal(t, ClientAuthDecrypted, res)
+	assert.Equal(t, "decrypted", res.String())
 	_, err = AddClientAuth(ctx, conn, ClientAuth{Address: fakeID, Key: k, Permanent: true})
 	assert.ErrorIs(t, err, ErrClientAuthStore)
 	_, err = AddClientAuth(ctx, conn, ClientAuth{Address: "bad", Key: k})
@@ -712,6 +718,7 @@ func TestClientAuthCommands(t *testing.T) {
 	assert.Equal(t, []string{
 		"ONION_CLIENT_AUTH_ADD " + fakeID + " x25519:" + k.Base64() + " ClientName=bob",
 		"ONION_CLIENT_AUTH_ADD " + fakeID + " x25519:" + k.Base64() + " ClientName=again",
+		"ONION_CLIENT_AUTH_ADD " + fakeID + " x25519:" + k.Base64() + " ClientName=decrypts",
 		"ONION_CLIENT_AUTH_ADD " + fakeID + " x25519:" + k.Base64() + " Flags=Permanent",
 		"ONION_CLIENT_AUTH_REMOVE " + fakeID,
 		"ONION_CLIENT_AUTH_REMOVE 25njqamcweflpvkl73j4szahhihoc4xt3ktcgjnpaingr5yhkenl5sid",

@@ -198,9 +198,9 @@ func TestOfflineClientAuth(t *testing.T) {
 	const addr = "5kxn7m3byybbaxqewdtnxya5hgeuznz3mynyjs37xzqfxm2n3pangaad"
 	const addr2 = "25njqamcweflpvkl73j4szahhihoc4xt3ktcgjnpaingr5yhkenl5sid"
 
-	replaced, err := AddClientAuth(ctx, c, ClientAuth{Address: addr + ".onion", Key: k, Name: "bob", Permanent: true})
+	res, err := AddClientAuth(ctx, c, ClientAuth{Address: addr + ".onion", Key: k, Name: "bob", Permanent: true})
 	require.NoError(t, err)
-	assert.False(t, replaced)
+	assert.Equal(t, ClientAuthAdded, res)
 	// Tor wrote the file we would write.
 	b, err := os.ReadFile(filepath.Join(authDir, addr+".auth_private"))
 	require.NoError(t, err)
@@ -208,9 +208,9 @@ func TestOfflineClientAuth(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, want, string(b))
 
-	replaced, err = AddClientAuth(ctx, c, ClientAuth{Address: strings.ToUpper(addr), Key: k})
+	res, err = AddClientAuth(ctx, c, ClientAuth{Address: strings.ToUpper(addr), Key: k})
 	require.NoError(t, err)
-	assert.True(t, replaced)
+	assert.Equal(t, ClientAuthReplaced, res)
 	_, err = AddClientAuth(ctx, c, ClientAuth{Address: addr2, Key: k2, Name: "alice"})
 	require.NoError(t, err)
 
