@@ -187,16 +187,7 @@ func (lc *ListenConfig) Listen(ctx context.Context, conn *control.Conn) (_ *List
 	if len(ports) == 0 && len(lc.Targets) == 0 {
 		ports = []int{80}
 	}
-	l := &Listener{
-		conn:    conn,
-		detach:  lc.Detach,
-		closed:  make(chan struct{}),
-		watched: make(chan struct{}),
-	}
-	l.ports = append(l.ports, ports...)
-	for _, t := range lc.Targets {
-		l.ports = append(l.ports, t.VirtPort)
-	}
+	l := newListener(conn, ports, lc.Targets, lc.Detach)
 	defer func() {
 		if err != nil {
 			l.shutdown(true)
@@ -204,7 +195,7 @@ func (lc *ListenConfig) Listen(ctx context.Context, conn *control.Conn) (_ *List
 	}()
 
 	if len(ports) > 0 {
-		target, err := l.listenLocal(lc)
+		target, err := l.listenLocal(lc.LocalListener, lc.LocalNetwork)
 		if err != nil {
 			return nil, err
 		}
@@ -231,11 +222,13 @@ func (lc *ListenConfig) Listen(ctx context.Context, conn *control.Conn) (_ *List
 	}
 	l.id = rep.ServiceID
 	l.created = true
-	if !l.detach {
-		go l.watch()
-	} else {
-		close(l.watched)
+	l.remove = func(ctx context.Context) error {
+		if err := conn.DelOnion(ctx, l.id); err != nil {
+			return fmt.Errorf("DEL_ONION: %w", err)
+		}
+		return nil
 	}
+	l.startWatch()
 	if _, perr := ParseAddress(rep.ServiceID); perr != nil {
 		return nil, fmt.Errorf("onion: tor returned an invalid ServiceID: %w", perr)
 	}
@@ -257,21 +250,50 @@ func (lc *ListenConfig) Listen(ctx context.Context, conn *control.Conn) (_ *List
 	}
 
 	if sub != nil {
-		timeout := lc.PublishTimeout
-		if timeout == 0 {
-			timeout = DefaultPublishTimeout
-		}
-		wctx := ctx
-		if timeout > 0 {
-			var cancel context.CancelFunc
-			wctx, cancel = context.WithTimeout(ctx, timeout)
-			defer cancel()
-		}
-		if err := waitPublished(wctx, conn, sub, l.id, lc.Wait, lc.Progress); err != nil {
+		if err := waitWithTimeout(ctx, conn, sub, l.id, lc.Wait, lc.PublishTimeout, lc.Progress); err != nil {
 			return nil, err
 		}
 	}
 	return l, nil
+}
+
+// newListener returns a Listener for the given ports, not yet created.
+func newListener(conn *control.Conn, ports []int, targets []control.OnionPort, detach bool) *Listener {
+	l := &Listener{
+		conn:    conn,
+		detach:  detach,
+		closed:  make(chan struct{}),
+		watched: make(chan struct{}),
+	}
+	l.ports = append(l.ports, ports...)
+	for _, t := range targets {
+		l.ports = append(l.ports, t.VirtPort)
+	}
+	return l
+}
+
+// startWatch starts the watch of the control connection, once the service
+// exists; a detached service does not depend on the connection.
+func (l *Listener) startWatch() {
+	if l.detach {
+		close(l.watched)
+		return
+	}
+	go l.watch()
+}
+
+// waitWithTimeout is waitPublished bounded by timeout (DefaultPublishTimeout
+// when zero, only ctx when negative).
+func waitWithTimeout(ctx context.Context, conn *control.Conn, sub *control.Subscription, id string, mode Wait, timeout time.Duration, progress func(Progress)) error {
+	if timeout == 0 {
+		timeout = DefaultPublishTimeout
+	}
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	return waitPublished(ctx, conn, sub, id, mode, progress)
 }
 
 // request builds the ADD_ONION request from lc, without the ports.
@@ -293,8 +315,8 @@ func (lc *ListenConfig) request() (*control.AddOnionRequest, error) {
 	if lc.NonAnonymous {
 		req.Flags = append(req.Flags, control.FlagNonAnonymous)
 	}
-	if lc.MaxStreams < 0 || lc.MaxStreams > 65535 {
-		return nil, fmt.Errorf("onion: MaxStreams %d out of range 0-65535", lc.MaxStreams)
+	if err := checkCommon(lc.Ports, lc.Targets, lc.MaxStreams, lc.Wait, lc.LocalNetwork); err != nil {
+		return nil, err
 	}
 	req.MaxStreams = lc.MaxStreams
 	if lc.MaxStreamsCloseCircuit {
@@ -305,6 +327,14 @@ func (lc *ListenConfig) request() (*control.AddOnionRequest, error) {
 		for _, k := range lc.ClientAuth {
 			req.ClientAuthV3 = append(req.ClientAuthV3, k.String())
 		}
+	}
+	return req, nil
+}
+
+// checkCommon checks the settings ListenConfig and DirConfig share.
+func checkCommon(ports []int, targets []control.OnionPort, maxStreams int, wait Wait, localNetwork string) error {
+	if maxStreams < 0 || maxStreams > 65535 {
+		return fmt.Errorf("onion: MaxStreams %d out of range 0-65535", maxStreams)
 	}
 	seen := map[int]bool{}
 	check := func(p int) error {
@@ -317,38 +347,41 @@ func (lc *ListenConfig) request() (*control.AddOnionRequest, error) {
 		seen[p] = true
 		return nil
 	}
-	for _, p := range lc.Ports {
+	for _, p := range ports {
 		if err := check(p); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	for _, t := range lc.Targets {
+	for _, t := range targets {
 		if err := check(t.VirtPort); err != nil {
-			return nil, err
+			return err
 		}
 		if t.Target == "" {
-			return nil, fmt.Errorf("onion: virtual port %d: Targets need a target (use Ports for the Listener's own)", t.VirtPort)
+			return fmt.Errorf("onion: virtual port %d: Targets need a target (use Ports for the Listener's own)", t.VirtPort)
+		}
+		if err := control.CheckToken("target", t.Target); err != nil {
+			return fmt.Errorf("onion: virtual port %d: %w", t.VirtPort, err)
 		}
 	}
-	switch lc.Wait {
+	switch wait {
 	case WaitPublished, WaitFirstUpload, WaitNone:
 	default:
-		return nil, fmt.Errorf("onion: unknown Wait %d", lc.Wait)
+		return fmt.Errorf("onion: unknown Wait %d", wait)
 	}
-	switch lc.LocalNetwork {
+	switch localNetwork {
 	case "", "tcp", "unix":
 	default:
-		return nil, fmt.Errorf("onion: LocalNetwork %q: want \"tcp\" or \"unix\"", lc.LocalNetwork)
+		return fmt.Errorf("onion: LocalNetwork %q: want \"tcp\" or \"unix\"", localNetwork)
 	}
-	return req, nil
+	return nil
 }
 
-// listenLocal sets up the local socket and returns its ADD_ONION target.
-func (l *Listener) listenLocal(lc *ListenConfig) (string, error) {
-	ln := lc.LocalListener
+// listenLocal sets up the local socket (ln, or a new one on network) and
+// returns its target for tor.
+func (l *Listener) listenLocal(ln net.Listener, network string) (string, error) {
 	if ln == nil {
 		var err error
-		if lc.LocalNetwork == "unix" {
+		if network == "unix" {
 			dir, derr := os.MkdirTemp("", "gotorcon-onion-")
 			if derr != nil {
 				return "", derr
@@ -529,6 +562,9 @@ type Listener struct {
 	ln      net.Listener // nil when every port has an explicit target
 	unixDir string
 
+	remove  func(context.Context) error // removes the service from tor
+	release func()                      // run once closed, if set
+
 	closeOnce sync.Once
 	closeErr  error
 	closed    chan struct{}
@@ -652,13 +688,13 @@ func (l *Listener) shutdown(del bool) {
 				errs = append(errs, err)
 			}
 		}
-		if del && l.created {
+		if del && l.created && l.remove != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			err := l.conn.DelOnion(ctx, l.id)
+			err := l.remove(ctx)
 			cancel()
-			// A closed connection took its services with it.
+			// A closed connection took its ephemeral services with it.
 			if err != nil && !errors.Is(err, net.ErrClosed) {
-				errs = append(errs, fmt.Errorf("onion: DEL_ONION %s: %w", l.id, err))
+				errs = append(errs, fmt.Errorf("onion: remove %s.onion: %w", l.id, err))
 			}
 		}
 		if l.unixDir != "" {
@@ -667,6 +703,9 @@ func (l *Listener) shutdown(del bool) {
 			}
 		}
 		l.closeErr = errors.Join(errs...)
+		if l.release != nil {
+			l.release()
+		}
 		if !l.created {
 			// Listen failed before the watcher started.
 			select {
