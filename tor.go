@@ -157,6 +157,22 @@ func (t *Tor) ListenConfig(ctx context.Context, lc *onion.ListenConfig) (*onion.
 	return lc.Listen(ctx, t.t.Control())
 }
 
+// ListenDir publishes an on-disk onion service (see onion.DirConfig): its
+// key is kept in dc.Dir, so it has the same address every time, across
+// restarts of tor and of the program.
+func (t *Tor) ListenDir(ctx context.Context, dc *onion.DirConfig) (*onion.Listener, error) {
+	t.mu.Lock()
+	closed := t.closed
+	t.mu.Unlock()
+	if closed {
+		return nil, fmt.Errorf("tor: %w", net.ErrClosed)
+	}
+	if dc == nil {
+		return nil, errors.New("tor: ListenDir needs a DirConfig with a Dir")
+	}
+	return dc.Listen(ctx, t.t.Control())
+}
+
 // Dialer returns a dialer through tor's SOCKS port. Streams of one Dialer
 // may share circuits; call Isolated on it for a dialer whose streams use
 // circuits of their own.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 
 	tor "github.com/gotorcon/tor"
 	"github.com/gotorcon/tor/config"
+	"github.com/gotorcon/tor/onion"
 )
 
 // TestStartOfflineConfigSaveClose runs the façade against a real tor with
@@ -54,6 +56,17 @@ func TestStartOfflineConfigSaveClose(t *testing.T) {
 	assert.True(t, ok, "SAVECONF wrote ContactInfo:\n%s", saved)
 	assert.Equal(t, "gotorcon façade test \"quoted\" # hash", v)
 
+	// An on-disk service: tor writes its key into the directory.
+	keyDir := filepath.Join(t.TempDir(), "service")
+	l, err := tr.ListenDir(ctx, &onion.DirConfig{Dir: keyDir, Wait: onion.WaitNone})
+	require.NoError(t, err)
+	h, err := onion.ReadHostname(keyDir)
+	require.NoError(t, err)
+	assert.Equal(t, h, l.Hostname())
+	require.NoError(t, l.Close())
+	_, err = tr.ListenDir(ctx, nil)
+	assert.Error(t, err)
+
 	// Dialing needs a SOCKS port, which tor does not open with its network
 	// disabled; the error must say so rather than hang.
 	_, err = tr.Dial(ctx, "tcp", "example.onion:80")
@@ -63,6 +76,8 @@ func TestStartOfflineConfigSaveClose(t *testing.T) {
 	require.NoError(t, tr.Close())
 	require.NoError(t, tr.Close(), "Close is idempotent")
 	_, err = tr.Config(ctx)
+	assert.ErrorIs(t, err, net.ErrClosed)
+	_, err = tr.ListenDir(ctx, &onion.DirConfig{Dir: keyDir})
 	assert.ErrorIs(t, err, net.ErrClosed)
 	assert.Eventually(t, func() bool { return !alive(pid) }, 5*time.Second, 20*time.Millisecond, "tor pid %d still running", pid)
 	_, err = os.Stat(dir)

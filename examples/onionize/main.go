@@ -5,6 +5,7 @@
 //	go run ./examples/onionize -dir ./public          # serve a directory over HTTP
 //	go run ./examples/onionize -port 8080             # forward onion port 80 to 127.0.0.1:8080
 //	go run ./examples/onionize -private -dir ./public # offline, on a private Tor network
+//	go run ./examples/onionize -keydir ./key -dir ./public # the same address every run
 //
 // Without -private it joins the public Tor network (which needs internet
 // access).
@@ -36,6 +37,7 @@ func main() {
 	flag.StringVar(&cfg.dir, "dir", "", "serve this directory over HTTP")
 	flag.IntVar(&cfg.port, "port", 0, "forward the onion service to this port on 127.0.0.1")
 	flag.IntVar(&cfg.virtPort, "virtport", 80, "the onion service's port")
+	flag.StringVar(&cfg.keyDir, "keydir", "", "keep the service's key in this directory (a tor HiddenServiceDir), for the same address on every run")
 	flag.BoolVar(&cfg.private, "private", false, "use a private Tor network on loopback (offline) instead of the public one")
 	flag.Parse()
 
@@ -64,6 +66,7 @@ type config struct {
 	dir      string
 	port     int
 	virtPort int
+	keyDir   string
 	private  bool
 }
 
@@ -87,18 +90,25 @@ func run(ctx context.Context, cfg config, network *torconfig.Torrc, out, status 
 	}
 	defer t.Close()
 
-	lc := &onion.ListenConfig{Progress: func(p onion.Progress) {
+	progress := func(p onion.Progress) {
 		if p.Uploads > 0 {
 			fmt.Fprintf(status, "\rpublish   %s %d of %d descriptor uploads done", bar(p.Uploaded+p.Failed, p.Uploads), p.Uploaded+p.Failed, p.Uploads)
 		}
-	}}
+	}
+	var ports []int
+	var targets []control.OnionPort
 	if cfg.port != 0 {
 		// tor forwards straight to the local port; the listener accepts nothing.
-		lc.Targets = []control.OnionPort{{VirtPort: cfg.virtPort, Target: "127.0.0.1:" + strconv.Itoa(cfg.port)}}
+		targets = []control.OnionPort{{VirtPort: cfg.virtPort, Target: "127.0.0.1:" + strconv.Itoa(cfg.port)}}
 	} else {
-		lc.Ports = []int{cfg.virtPort}
+		ports = []int{cfg.virtPort}
 	}
-	ln, err := t.ListenConfig(ctx, lc)
+	var ln *onion.Listener
+	if cfg.keyDir != "" {
+		ln, err = t.ListenDir(ctx, &onion.DirConfig{Dir: cfg.keyDir, Ports: ports, Targets: targets, Progress: progress})
+	} else {
+		ln, err = t.ListenConfig(ctx, &onion.ListenConfig{Ports: ports, Targets: targets, Progress: progress})
+	}
 	if err != nil {
 		return err
 	}

@@ -44,6 +44,8 @@ func TestOnionizeDirAndPort(t *testing.T) {
 	defer local.Close()
 	go http.Serve(local, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "onionized port\n") }))
 
+	keyDir := filepath.Join(t.TempDir(), "key")
+	urls := map[string]string{}
 	for _, tc := range []struct {
 		name string
 		cfg  config
@@ -51,6 +53,9 @@ func TestOnionizeDirAndPort(t *testing.T) {
 	}{
 		{"dir", config{dir: dir, virtPort: 80}, "onionized directory\n"},
 		{"port", config{port: local.Addr().(*net.TCPAddr).Port, virtPort: 8080}, "onionized port\n"},
+		// -keydir: two runs, two tors, one address.
+		{"keydir-1", config{dir: dir, virtPort: 80, keyDir: keyDir}, "onionized directory\n"},
+		{"keydir-2", config{port: local.Addr().(*net.TCPAddr).Port, virtPort: 80, keyDir: keyDir}, "onionized port\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			runCtx, stop := context.WithCancel(ctx)
@@ -64,6 +69,7 @@ func TestOnionizeDirAndPort(t *testing.T) {
 			case err := <-done:
 				t.Fatalf("run: %v\n%s", err, status.String())
 			}
+			urls[tc.name] = url
 			body, err := get(ctx, t, client, url)
 			if err != nil {
 				stop()
@@ -77,6 +83,12 @@ func TestOnionizeDirAndPort(t *testing.T) {
 				t.Errorf("run after Ctrl-C: %v", err)
 			}
 		})
+	}
+	if urls["keydir-1"] == "" || urls["keydir-1"] != urls["keydir-2"] {
+		t.Errorf("-keydir gave %q, then %q; want one address", urls["keydir-1"], urls["keydir-2"])
+	}
+	if urls["keydir-1"] == urls["dir"] {
+		t.Errorf("-keydir reused the address of an ephemeral service")
 	}
 }
 
