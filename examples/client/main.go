@@ -37,21 +37,23 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if err := run(*controlAddr, flag.Arg(0), *timeout); err != nil {
+	if err := run(*controlAddr, flag.Arg(0), *timeout, os.Stdout, os.Stderr); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(controlAddr, url string, timeout time.Duration) error {
+// run fetches url through tor, writing the body to out and progress to
+// status.
+func run(controlAddr, url string, timeout time.Duration, out, status io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
 	opts := &tor.Options{Progress: func(b *control.Bootstrap) {
-		fmt.Fprintf(os.Stderr, "\rbootstrapping %3d%% %-50s", b.Progress, b.Summary)
+		fmt.Fprintf(status, "\rbootstrapping %3d%% %-50s", b.Progress, b.Summary)
 		if b.Done() {
-			fmt.Fprintln(os.Stderr)
+			fmt.Fprintln(status)
 		}
 	}}
 	if controlAddr != "" {
@@ -80,7 +82,10 @@ func run(controlAddr, url string, timeout time.Duration) error {
 		return err
 	}
 	defer resp.Body.Close()
-	fmt.Fprintln(os.Stderr, resp.Status)
-	_, err = io.Copy(os.Stdout, resp.Body)
+	fmt.Fprintln(status, resp.Status)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	_, err = io.Copy(out, resp.Body)
 	return err
 }
