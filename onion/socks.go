@@ -29,9 +29,9 @@ const (
 	ReplyGeneralFailure          ReplyCode = 0x01
 	ReplyNotAllowed              ReplyCode = 0x02 // connection not allowed by ruleset (tor: exit policy)
 	ReplyNetworkUnreachable      ReplyCode = 0x03
-	ReplyHostUnreachable         ReplyCode = 0x04 // tor: also a failed RESOLVE
+	ReplyHostUnreachable         ReplyCode = 0x04 // tor: also a failed RESOLVE, and an onion descriptor it may not fetch again yet (below)
 	ReplyConnectionRefused       ReplyCode = 0x05
-	ReplyTTLExpired              ReplyCode = 0x06 // tor: the stream timed out
+	ReplyTTLExpired              ReplyCode = 0x06 // tor: the stream timed out (SocksTimeout), also at an onion service that no longer answers
 	ReplyCommandNotSupported     ReplyCode = 0x07
 	ReplyAddressTypeNotSupported ReplyCode = 0x08
 
@@ -46,7 +46,11 @@ const (
 	// ReplyOnionRendFailed: the rendezvous with the service failed.
 	ReplyOnionRendFailed ReplyCode = 0xF3
 	// ReplyOnionMissingClientAuth: the service requires client
-	// authorization and tor has no key for it.
+	// authorization and tor has no key for it. Tor 0.4.9 sends it (or
+	// ReplyOnionWrongClientAuth) only on the dial that fetched the
+	// descriptor; a dial within the next 15 minutes gets
+	// ReplyHostUnreachable, because tor does not ask the same HSDir again
+	// (add the key with AddClientAuth instead of retrying).
 	ReplyOnionMissingClientAuth ReplyCode = 0xF4
 	// ReplyOnionWrongClientAuth: tor has a client key for the service but
 	// it cannot decrypt the descriptor (access revoked or wrong key).
