@@ -726,3 +726,99 @@ func TestClientAuthCommands(t *testing.T) {
 		"ONION_CLIENT_AUTH_VIEW " + fakeID,
 	}, f.commands())
 }
+
+// TestDirConfigRequests checks the commands DirConfig sends, against a
+// fake tor that answers config/names and config/defaults with tor
+// 0.4.9.11's own lists and already runs two on-disk services, one of them
+// in the directory the test uses (as if saved in the torrc).
+func TestDirConfigRequests(t *testing.T) {
+	names, err := os.ReadFile("../testdata/config/names-0.4.9.11.txt")
+	require.NoError(t, err)
+	defaults, err := os.ReadFile("../testdata/config/defaults-0.4.9.11.txt")
+	require.NoError(t, err)
+	dir := t.TempDir() + "/svc dir" // a space: the value must be quoted
+	k, err := GenerateKey(nil)
+	require.NoError(t, err)
+
+	var mu sync.Mutex
+	services := []string{
+		"250-HiddenServiceDir=/var/lib/other",
+		"250-HiddenServicePort=22 127.0.0.1:22",
+		"250-HiddenServiceDir=" + dir,
+		"250-HiddenServicePort=80 127.0.0.1:1",
+	}
+	f := newFakeTor(t)
+	f.other = func(c *controltest.Conn, cmd *controltest.Command) bool {
+		switch {
+		case cmd.Line == "GETINFO config/names config/defaults":
+			c.Reply(append(append(append([]string{"250+config/names="}, controltest.DataBlock(strings.TrimSpace(string(names)))...),
+				append([]string{"250+config/defaults="}, controltest.DataBlock(strings.TrimSpace(string(defaults)))...)...), "250 OK")...)
+		case cmd.Keyword == "GETCONF":
+			var out []string
+			for _, key := range strings.Fields(cmd.Args) {
+				if key == "HiddenServiceOptions" {
+					mu.Lock()
+					out = append(out, services...)
+					mu.Unlock()
+				} else {
+					out = append(out, "250-"+key)
+				}
+			}
+			if len(out) == 0 {
+				out = []string{"250-HiddenServiceOptions"}
+			}
+			out[len(out)-1] = "250 " + out[len(out)-1][4:]
+			c.Reply(out...)
+		case cmd.Keyword == "SETCONF":
+			mu.Lock()
+			services = nil
+			for _, f := range regexp.MustCompile(`(\w+)=("(?:[^"\\]|\\.)*"|\S+)`).FindAllStringSubmatch(cmd.Args, -1) {
+				v, _ := control.UnquoteCString(f[2])
+				if !strings.HasPrefix(f[2], `"`) {
+					v = f[2]
+				}
+				services = append(services, "250-"+f[1]+"="+v)
+			}
+			mu.Unlock()
+			c.Reply("250 OK")
+		default:
+			return false
+		}
+		return true
+	}
+	conn := f.dial(t)
+	ctx := testCtx(t)
+
+	l, err := (&DirConfig{Dir: dir, Key: k, Ports: []int{80, 8080}, MaxStreams: 5, MaxStreamsCloseCircuit: true,
+		Targets: []control.OnionPort{{VirtPort: 22, Target: "127.0.0.1:2222"}}, Wait: WaitNone}).Listen(ctx, conn)
+	require.NoError(t, err)
+	assert.Equal(t, k.ServiceID(), l.ServiceID(), "the key we wrote into the directory")
+	got, err := ReadServiceDir(dir)
+	require.NoError(t, err)
+	assert.True(t, k.Equal(got))
+	local := l.LocalAddr().String()
+
+	var setconf []string
+	for _, line := range f.commands() {
+		if strings.HasPrefix(line, "SETCONF ") {
+			setconf = append(setconf, line)
+		}
+	}
+	require.Len(t, setconf, 1)
+	q := control.QuoteCString
+	assert.Equal(t, "SETCONF HiddenServiceDir="+q("/var/lib/other")+" HiddenServicePort="+q("22 127.0.0.1:22")+
+		" HiddenServiceDir="+q(dir)+" HiddenServiceVersion="+q("3")+
+		" HiddenServicePort="+q("80 "+local)+" HiddenServicePort="+q("8080 "+local)+" HiddenServicePort="+q("22 127.0.0.1:2222")+
+		" HiddenServiceMaxStreams="+q("5")+" HiddenServiceMaxStreamsCloseCircuit="+q("1"), setconf[0],
+		"the other service kept, ours replacing the old entry of its directory")
+
+	require.NoError(t, l.Close())
+	setconf = setconf[:0]
+	for _, line := range f.commands() {
+		if strings.HasPrefix(line, "SETCONF ") {
+			setconf = append(setconf, line)
+		}
+	}
+	require.Len(t, setconf, 2)
+	assert.Equal(t, "SETCONF HiddenServiceDir="+q("/var/lib/other")+" HiddenServicePort="+q("22 127.0.0.1:22"), setconf[1], "Close removes only ours")
+}
