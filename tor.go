@@ -145,11 +145,8 @@ func (t *Tor) Listen(ctx context.Context, ports ...int) (*onion.Listener, error)
 // ListenConfig publishes an onion service configured by lc (see
 // onion.ListenConfig) on this tor's control connection.
 func (t *Tor) ListenConfig(ctx context.Context, lc *onion.ListenConfig) (*onion.Listener, error) {
-	t.mu.Lock()
-	closed := t.closed
-	t.mu.Unlock()
-	if closed {
-		return nil, fmt.Errorf("tor: %w", net.ErrClosed)
+	if err := t.checkOpen(); err != nil {
+		return nil, err
 	}
 	if lc == nil {
 		lc = &onion.ListenConfig{}
@@ -161,16 +158,26 @@ func (t *Tor) ListenConfig(ctx context.Context, lc *onion.ListenConfig) (*onion.
 // key is kept in dc.Dir, so it has the same address every time, across
 // restarts of tor and of the program.
 func (t *Tor) ListenDir(ctx context.Context, dc *onion.DirConfig) (*onion.Listener, error) {
-	t.mu.Lock()
-	closed := t.closed
-	t.mu.Unlock()
-	if closed {
-		return nil, fmt.Errorf("tor: %w", net.ErrClosed)
+	if err := t.checkOpen(); err != nil {
+		return nil, err
 	}
 	if dc == nil {
 		return nil, errors.New("tor: ListenDir needs a DirConfig with a Dir")
 	}
 	return dc.Listen(ctx, t.t.Control())
+}
+
+// errTorClosed is the error of a method called after Close.
+var errTorClosed = fmt.Errorf("tor: %w", net.ErrClosed)
+
+// checkOpen returns errTorClosed after Close.
+func (t *Tor) checkOpen() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return errTorClosed
+	}
+	return nil
 }
 
 // Dialer returns a dialer through tor's SOCKS port. Streams of one Dialer
@@ -180,7 +187,7 @@ func (t *Tor) Dialer(ctx context.Context) (*onion.Dialer, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
-		return nil, fmt.Errorf("tor: %w", net.ErrClosed)
+		return nil, errTorClosed
 	}
 	if t.dialer == nil {
 		addr, err := t.t.SocksAddr(ctx)
@@ -225,7 +232,7 @@ func (t *Tor) Config(ctx context.Context) (*config.TorConfig, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
-		return nil, fmt.Errorf("tor: %w", net.ErrClosed)
+		return nil, errTorClosed
 	}
 	if t.cfg == nil {
 		cfg, err := config.Load(ctx, t.t.Control(), nil)
