@@ -13,6 +13,17 @@
 // (ReadSecretKeyFile, ReadServiceDir), and written back in each of those
 // forms.
 //
+// # Services
+//
+// ListenConfig.Listen publishes an ephemeral service (ADD_ONION): it
+// lives as long as the control connection, and has the same address next
+// time only if the program keeps its Key. DirConfig.Listen publishes a
+// service kept on disk (a HiddenServiceDir in tor's configuration): tor
+// keeps the key in the directory, so the address survives restarts of tor
+// and of the program. Both return a Listener, a net.Listener whose Addr is
+// "<id>.onion:<port>", once the service's descriptors are uploaded (see
+// Wait), and both remove the service on Close.
+//
 // # Client authorization
 //
 // A service published with client authorization can be reached only by
