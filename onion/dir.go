@@ -170,11 +170,17 @@ func (dc *DirConfig) Listen(ctx context.Context, conn *control.Conn) (_ *Listene
 		defer sub.Close()
 	}
 
-	if err := setDirService(ctx, conn, dir, &hs); err != nil {
+	l.remove = func(ctx context.Context) error {
+		_, err := setDirService(ctx, conn, dir, nil)
+		return err
+	}
+	if maybeApplied, err := setDirService(ctx, conn, dir, &hs); err != nil {
+		// If ctx ended or the connection failed after the SETCONF went
+		// out, tor may have applied it: remove the service again.
+		l.created = maybeApplied
 		return nil, err
 	}
 	l.created = true
-	l.remove = func(ctx context.Context) error { return setDirService(ctx, conn, dir, nil) }
 	l.startWatch()
 
 	// Tor has created the key (or loaded ours) when SETCONF returns.
@@ -244,28 +250,30 @@ func prepareServiceDir(dir string, key *Key, clients []ClientPublicKey) error {
 
 // setDirService replaces the on-disk service with directory dir in tor's
 // configuration by hs, or removes it when hs is nil, with one SETCONF of
-// the whole list.
-func setDirService(ctx context.Context, conn *control.Conn, dir string, hs *config.HiddenService) error {
+// the whole list. On error, maybeApplied says whether tor may have applied
+// the SETCONF anyway (it was sent, but the reply was not read).
+func setDirService(ctx context.Context, conn *control.Conn, dir string, hs *config.HiddenService) (maybeApplied bool, err error) {
 	dirConfigMu.Lock()
 	defer dirConfigMu.Unlock()
 	tc, err := config.Load(ctx, conn, &config.LoadOptions{NoSync: true})
 	if err != nil {
-		return fmt.Errorf("onion: read tor's on-disk services: %w", err)
+		return false, fmt.Errorf("onion: read tor's on-disk services: %w", err)
 	}
 	defer tc.Close()
 	removed, err := tc.RemoveHiddenService(dir)
 	if err != nil {
-		return fmt.Errorf("onion: %w", err)
+		return false, fmt.Errorf("onion: %w", err)
 	}
 	if hs != nil {
 		if err := tc.AddHiddenService(*hs); err != nil {
-			return fmt.Errorf("onion: %w", err)
+			return false, fmt.Errorf("onion: %w", err)
 		}
 	} else if !removed {
-		return nil // someone else removed it already
+		return false, nil // someone else removed it already
 	}
 	if err := tc.Apply(ctx); err != nil {
-		return fmt.Errorf("onion: configure the on-disk service %s: %w", dir, err)
+		var refused *config.ApplyError
+		return !errors.As(err, &refused), fmt.Errorf("onion: configure the on-disk service %s: %w", dir, err)
 	}
-	return nil
+	return false, nil
 }

@@ -275,6 +275,7 @@ func newListener(conn *control.Conn, ports []int, targets []control.OnionPort, d
 // startWatch starts the watch of the control connection, once the service
 // exists; a detached service does not depend on the connection.
 func (l *Listener) startWatch() {
+	l.watching = true
 	if l.detach {
 		close(l.watched)
 		return
@@ -569,6 +570,7 @@ type Listener struct {
 	closeErr  error
 	closed    chan struct{}
 	watched   chan struct{} // closed when watch has returned
+	watching  bool          // startWatch was called (by Listen, before any shutdown)
 	mu        sync.Mutex
 	lost      error // why the service went away without Close
 }
@@ -706,13 +708,9 @@ func (l *Listener) shutdown(del bool) {
 		if l.release != nil {
 			l.release()
 		}
-		if !l.created {
-			// Listen failed before the watcher started.
-			select {
-			case <-l.watched:
-			default:
-				close(l.watched)
-			}
+		if !l.watching {
+			// Listen failed before the watch started.
+			close(l.watched)
 		}
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -732,60 +733,11 @@ func TestClientAuthCommands(t *testing.T) {
 // 0.4.9.11's own lists and already runs two on-disk services, one of them
 // in the directory the test uses (as if saved in the torrc).
 func TestDirConfigRequests(t *testing.T) {
-	names, err := os.ReadFile("../testdata/config/names-0.4.9.11.txt")
-	require.NoError(t, err)
-	defaults, err := os.ReadFile("../testdata/config/defaults-0.4.9.11.txt")
-	require.NoError(t, err)
 	dir := t.TempDir() + "/svc dir" // a space: the value must be quoted
 	k, err := GenerateKey(nil)
 	require.NoError(t, err)
 
-	var mu sync.Mutex
-	services := []string{
-		"250-HiddenServiceDir=/var/lib/other",
-		"250-HiddenServicePort=22 127.0.0.1:22",
-		"250-HiddenServiceDir=" + dir,
-		"250-HiddenServicePort=80 127.0.0.1:1",
-	}
-	f := newFakeTor(t)
-	f.other = func(c *controltest.Conn, cmd *controltest.Command) bool {
-		switch {
-		case cmd.Line == "GETINFO config/names config/defaults":
-			c.Reply(append(append(append([]string{"250+config/names="}, controltest.DataBlock(strings.TrimSpace(string(names)))...),
-				append([]string{"250+config/defaults="}, controltest.DataBlock(strings.TrimSpace(string(defaults)))...)...), "250 OK")...)
-		case cmd.Keyword == "GETCONF":
-			var out []string
-			for _, key := range strings.Fields(cmd.Args) {
-				if key == "HiddenServiceOptions" {
-					mu.Lock()
-					out = append(out, services...)
-					mu.Unlock()
-				} else {
-					out = append(out, "250-"+key)
-				}
-			}
-			if len(out) == 0 {
-				out = []string{"250-HiddenServiceOptions"}
-			}
-			out[len(out)-1] = "250 " + out[len(out)-1][4:]
-			c.Reply(out...)
-		case cmd.Keyword == "SETCONF":
-			mu.Lock()
-			services = nil
-			for _, f := range regexp.MustCompile(`(\w+)=("(?:[^"\\]|\\.)*"|\S+)`).FindAllStringSubmatch(cmd.Args, -1) {
-				v, _ := control.UnquoteCString(f[2])
-				if !strings.HasPrefix(f[2], `"`) {
-					v = f[2]
-				}
-				services = append(services, "250-"+f[1]+"="+v)
-			}
-			mu.Unlock()
-			c.Reply("250 OK")
-		default:
-			return false
-		}
-		return true
-	}
+	f, _ := newDirFakeTor(t, dir, nil)
 	conn := f.dial(t)
 	ctx := testCtx(t)
 
@@ -821,4 +773,104 @@ func TestDirConfigRequests(t *testing.T) {
 	}
 	require.Len(t, setconf, 2)
 	assert.Equal(t, "SETCONF HiddenServiceDir="+q("/var/lib/other")+" HiddenServicePort="+q("22 127.0.0.1:22"), setconf[1], "Close removes only ours")
+}
+
+// newDirFakeTor is a fake tor for DirConfig: it answers config/names and
+// config/defaults with tor 0.4.9.11's lists, GETCONF HiddenServiceOptions
+// with its current on-disk services (at first one in /var/lib/other and
+// one in dir), and SETCONF by taking the services sent. If hold is not
+// nil, each SETCONF is answered only once hold yields. services returns
+// the current list.
+func newDirFakeTor(t *testing.T, dir string, hold <-chan struct{}) (f *fakeTor, services func() []string) {
+	names, err := os.ReadFile("../testdata/config/names-0.4.9.11.txt")
+	require.NoError(t, err)
+	defaults, err := os.ReadFile("../testdata/config/defaults-0.4.9.11.txt")
+	require.NoError(t, err)
+	var mu sync.Mutex
+	current := []string{
+		"250-HiddenServiceDir=/var/lib/other",
+		"250-HiddenServicePort=22 127.0.0.1:22",
+		"250-HiddenServiceDir=" + dir,
+		"250-HiddenServicePort=80 127.0.0.1:1",
+	}
+	f = newFakeTor(t)
+	f.other = func(c *controltest.Conn, cmd *controltest.Command) bool {
+		switch {
+		case cmd.Line == "GETINFO config/names config/defaults":
+			c.Reply(append(append(append([]string{"250+config/names="}, controltest.DataBlock(strings.TrimSpace(string(names)))...),
+				append([]string{"250+config/defaults="}, controltest.DataBlock(strings.TrimSpace(string(defaults)))...)...), "250 OK")...)
+		case cmd.Keyword == "GETCONF":
+			var out []string
+			for _, key := range strings.Fields(cmd.Args) {
+				if key == "HiddenServiceOptions" {
+					mu.Lock()
+					out = append(out, current...)
+					mu.Unlock()
+				} else {
+					out = append(out, "250-"+key)
+				}
+			}
+			if len(out) == 0 {
+				out = []string{"250-HiddenServiceOptions"}
+			}
+			out[len(out)-1] = "250 " + out[len(out)-1][4:]
+			c.Reply(out...)
+		case cmd.Keyword == "SETCONF":
+			mu.Lock()
+			current = nil
+			for _, f := range regexp.MustCompile(`(\w+)=("(?:[^"\\]|\\.)*"|\S+)`).FindAllStringSubmatch(cmd.Args, -1) {
+				v, _ := control.UnquoteCString(f[2])
+				if !strings.HasPrefix(f[2], `"`) {
+					v = f[2]
+				}
+				current = append(current, "250-"+f[1]+"="+v)
+			}
+			mu.Unlock()
+			if hold != nil {
+				<-hold
+			}
+			c.Reply("250 OK")
+		default:
+			return false
+		}
+		return true
+	}
+	return f, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(current)
+	}
+}
+
+// TestDirConfigCancelledAfterSetconf: when ctx ends while tor has the
+// SETCONF but has not answered, Listen fails and removes the service again
+// once tor answers; nothing stays configured.
+func TestDirConfigCancelledAfterSetconf(t *testing.T) {
+	dir := t.TempDir() + "/svc"
+	hold := make(chan struct{}, 2)
+	f, services := newDirFakeTor(t, dir, hold)
+	conn := f.dial(t)
+	k, err := GenerateKey(nil)
+	require.NoError(t, err)
+
+	ctx, cancel := context.WithCancel(testCtx(t))
+	go func() {
+		for f.count("SETCONF") == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+		hold <- struct{}{} // the first SETCONF is answered after the cancel
+		hold <- struct{}{} // the removal
+	}()
+	_, err = (&DirConfig{Dir: dir, Key: k, Wait: WaitNone}).Listen(ctx, conn)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Equal(t, 2, f.count("SETCONF"), "the service was removed again")
+	assert.Equal(t, []string{"250-HiddenServiceDir=/var/lib/other", "250-HiddenServicePort=22 127.0.0.1:22"}, services())
+
+	// The directory is free again for a new Listener.
+	hold <- struct{}{}
+	l, err := (&DirConfig{Dir: dir, Wait: WaitNone}).Listen(testCtx(t), conn)
+	require.NoError(t, err)
+	hold <- struct{}{}
+	require.NoError(t, l.Close())
 }
