@@ -27,9 +27,10 @@ var ErrKeyMismatch = errors.New("onion: the service directory holds a different 
 // across restarts of tor and of the program. Ephemeral services
 // (ListenConfig) can do the same only if the program stores their Key.
 //
-// Tor must be able to create, read and write Dir: tor refuses a directory
-// that other users can read, and a tor running as another user (a system
-// tor) needs a directory it owns.
+// Tor must be able to create, read and write Dir, and tor refuses a
+// directory that other users can read. Listen reads the service's key back
+// from Dir, so the program must be able to read it too: use a tor running
+// as the same user (a launched one), not a system tor running as its own.
 type DirConfig struct {
 	// Dir is the service directory (made absolute; created with mode 0700
 	// when missing).
