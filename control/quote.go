@@ -89,6 +89,31 @@ func UnquoteCString(s string) (string, error) {
 	return v, nil
 }
 
+// SplitQuoted decodes a space-separated list of values, each a quoted C
+// string or a bare word, as tor writes for GETINFO net/listeners/socks and
+// net/listeners/control ("127.0.0.1:9050" "unix:/run/tor/socks").
+func SplitQuoted(s string) ([]string, error) {
+	var out []string
+	for s = strings.TrimLeft(s, " "); s != ""; s = strings.TrimLeft(s, " ") {
+		if s[0] != '"' {
+			v, rest, _ := strings.Cut(s, " ")
+			out = append(out, v)
+			s = rest
+			continue
+		}
+		v, rest, err := ReadQuoted(s)
+		if err != nil {
+			return nil, err
+		}
+		if rest != "" && rest[0] != ' ' {
+			return nil, fmt.Errorf("control: no space after quoted string: %q", trimForError(rest))
+		}
+		out = append(out, v)
+		s = rest
+	}
+	return out, nil
+}
+
 // ReadQuoted decodes the quoted C string at the start of s (see
 // [UnquoteCString]) and returns its value and what follows the closing
 // quote. The closing quote is the first one not consumed by an escape.

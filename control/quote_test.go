@@ -1,6 +1,7 @@
 package control
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -231,4 +232,29 @@ func FuzzQuote(f *testing.F) {
 			t.Fatalf("CheckToken accepted %q", s)
 		}
 	})
+}
+
+func TestSplitQuoted(t *testing.T) {
+	for in, want := range map[string][]string{
+		``:                                   nil,
+		`"127.0.0.1:9050"`:                   {"127.0.0.1:9050"},
+		`"127.0.0.1:9050" "unix:/a b\"c"`:    {"127.0.0.1:9050", `unix:/a b"c`},
+		`127.0.0.1:9050 "[::1]:9050"`:        {"127.0.0.1:9050", "[::1]:9050"},
+		`  "x"   y  `:                        {"x", "y"},
+		`"unix:/run/tor/socket\\with\\back"`: {`unix:/run/tor/socket\with\back`},
+	} {
+		got, err := SplitQuoted(in)
+		if err != nil {
+			t.Errorf("SplitQuoted(%q): %v", in, err)
+			continue
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("SplitQuoted(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for _, bad := range []string{`"unterminated`, `"a"b`, `"a\`} {
+		if got, err := SplitQuoted(bad); err == nil {
+			t.Errorf("SplitQuoted(%q) = %q, want an error", bad, got)
+		}
+	}
 }
