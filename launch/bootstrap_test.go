@@ -41,10 +41,21 @@ func TestCaptureBootstrapStall(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
+	// A second connection, recorded from after its authentication.
+	network, addr := p.ControlAddr()
+	raw, err := net.Dial(network, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var rec bytes.Buffer
+	conn := control.NewConn(controltest.Record(raw, &rec))
+	if err := conn.Authenticate(ctx, control.WithCookieFile(p.CookieFile())); err != nil {
+		t.Fatal(err)
+	}
+	rec.Reset()
 	tor := &Tor{
 		kind:      KindPrivate,
-		conn:      control.NewConn(controltest.Record(p.Control(), &rec)),
+		conn:      conn,
 		proc:      p,
 		logger:    slog.New(slog.DiscardHandler),
 		bootstrap: newBootstrapConfig(2500*time.Millisecond, nil, nil),

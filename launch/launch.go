@@ -141,7 +141,7 @@ func startPrivate(ctx context.Context, opts Options, torrc *config.Torrc) (*Tor,
 	network, addr := p.ControlAddr()
 	return &Tor{
 		kind:       KindPrivate,
-		conn:       control.NewConn(p.Control(), control.WithLogger(logger)),
+		conn:       p.Control(),
 		proc:       p,
 		ctlNetwork: network,
 		ctlAddr:    addr,
@@ -217,7 +217,7 @@ func (t *Tor) SocksAddr(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("launch: GETINFO net/listeners/socks: %w", err)
 	}
-	addrs, err := parseQuotedList(v)
+	addrs, err := control.SplitQuoted(v)
 	if err != nil {
 		return "", fmt.Errorf("launch: GETINFO net/listeners/socks %q: %w", v, err)
 	}
@@ -225,26 +225,6 @@ func (t *Tor) SocksAddr(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("%w (is its network disabled?)", ErrNoSocks)
 	}
 	return addrs[0], nil
-}
-
-// parseQuotedList decodes a space-separated list of quoted strings.
-func parseQuotedList(s string) ([]string, error) {
-	var out []string
-	for s = strings.TrimSpace(s); s != ""; s = strings.TrimSpace(s) {
-		if s[0] != '"' { // tolerate an unquoted value
-			v, rest, _ := strings.Cut(s, " ")
-			out = append(out, v)
-			s = rest
-			continue
-		}
-		v, rest, err := control.ReadQuoted(s)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-		s = rest
-	}
-	return out, nil
 }
 
 // EnableNetwork sets DisableNetwork 0 and waits until tor has bootstrapped

@@ -25,7 +25,7 @@ func BenchmarkStart(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := newSession(p.Control()).getInfo(ctx, "version"); err != nil {
+		if _, err := p.Control().GetInfo(ctx, "version"); err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()

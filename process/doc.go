@@ -10,7 +10,7 @@
 //	})
 //	if err != nil { ... }
 //	defer p.Close()
-//	conn := p.Control() // pre-authenticated; tor exits when it is closed
+//	conn := p.Control() // a *control.Conn, authenticated; tor exits when it is closed
 //
 // # Ownership
 //

@@ -1,7 +1,6 @@
 package process_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"log"
@@ -22,9 +21,10 @@ func ExampleStart() {
 	}
 	defer p.Close() // stops tor and removes its temporary directory
 
-	conn := p.Control() // already authenticated
-	fmt.Fprintf(conn, "GETINFO status/bootstrap-phase\r\n")
-	line, _ := bufio.NewReader(conn).ReadString('\n')
-	fmt.Println(strings.Contains(line, "PROGRESS=0 TAG=starting"))
+	phase, err := p.Control().GetInfoValue(context.Background(), "status/bootstrap-phase") // already authenticated
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(strings.Contains(phase, "PROGRESS=0 TAG=starting"))
 	// Output: true
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gotorcon/tor/config"
+	"github.com/gotorcon/tor/control"
 )
 
 // Default timeouts.
@@ -136,7 +137,7 @@ type Process struct {
 	pid        int
 	version    Version
 
-	ctl        net.Conn
+	ctl        *control.Conn
 	ctlNetwork string
 	ctlAddr    string
 
@@ -241,9 +242,6 @@ func Start(ctx context.Context, opts Options) (*Process, error) {
 	logger.Debug("tor started", "pid", p.pid, "dir", dir.path)
 
 	if err := p.connect(ctx, ctl); err != nil {
-		if ctl != nil {
-			ctl.Close()
-		}
 		return nil, p.abort(err)
 	}
 	logger.Debug("tor answers", "pid", p.pid, "version", p.version, "control", p.ctlAddr)
@@ -319,7 +317,7 @@ func (p *Process) buildTorrc(opts Options, dir string) (*config.Torrc, error) {
 // connect waits until tor answers on its owning connection (or, without
 // one, connects, authenticates and takes ownership), then reads tor's
 // version and control listeners.
-func (p *Process) connect(ctx context.Context, ctl net.Conn) error {
+func (p *Process) connect(ctx context.Context, raw net.Conn) error {
 	// Stop waiting as soon as tor exits.
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -330,32 +328,44 @@ func (p *Process) connect(ctx context.Context, ctl net.Conn) error {
 		case <-ctx.Done():
 		}
 	}()
-	var s *ctlSession
-	if ctl != nil {
-		s = newSession(ctl)
+	var opts []control.Option
+	if p.logger != nil {
+		opts = append(opts, control.WithLogger(p.logger))
+	}
+	var c *control.Conn
+	if raw != nil {
+		c = control.NewConn(raw, opts...)
 	} else {
 		var err error
-		if s, err = p.takeOwnership(ctx); err != nil {
+		if c, err = p.takeOwnership(ctx, opts); err != nil {
 			return err
 		}
 	}
-	info, err := s.getInfo(ctx, "version", "net/listeners/control")
-	if err != nil {
-		s.conn.Close()
+	fail := func(err error) error {
+		c.Close()
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
 		return err
+	}
+	info, err := c.GetInfo(ctx, "version", "net/listeners/control")
+	if err != nil {
+		return fail(err)
+	}
+	for _, k := range []string{"version", "net/listeners/control"} {
+		if _, ok := info[k]; !ok {
+			return fail(fmt.Errorf("%w: GETINFO reply lacks %s", ErrProtocol, k))
+		}
 	}
 	if p.version, err = ParseVersion(info["version"]); err != nil {
-		s.conn.Close()
-		return err
+		return fail(err)
 	}
 	if err := CheckVersion(p.version); err != nil {
-		s.conn.Close()
-		return err
+		return fail(err)
 	}
-	listeners, err := unquoteList(info["net/listeners/control"])
+	listeners, err := control.SplitQuoted(info["net/listeners/control"])
 	if err != nil {
-		s.conn.Close()
-		return err
+		return fail(fmt.Errorf("%w: net/listeners/control: %w", ErrProtocol, err))
 	}
 	for _, l := range listeners {
 		n, a := parseListener(l)
@@ -363,14 +373,22 @@ func (p *Process) connect(ctx context.Context, ctl net.Conn) error {
 			p.ctlNetwork, p.ctlAddr = n, a
 		}
 	}
-	p.ctl = s.release()
+	p.ctl = c
 	return nil
+}
+
+// parseListener turns "unix:/path" or "127.0.0.1:9051" into a dial target.
+func parseListener(l string) (network, address string) {
+	if p, ok := strings.CutPrefix(l, "unix:"); ok {
+		return "unix", p
+	}
+	return "tcp", l
 }
 
 // takeOwnership connects to the control port written to
 // ControlPortWriteToFile, authenticates with the cookie and sends
 // TAKEOWNERSHIP, for runners that cannot pass an owning descriptor.
-func (p *Process) takeOwnership(ctx context.Context) (*ctlSession, error) {
+func (p *Process) takeOwnership(ctx context.Context, opts []control.Option) (*control.Conn, error) {
 	var (
 		conn    net.Conn
 		lastErr error
@@ -406,16 +424,16 @@ func (p *Process) takeOwnership(ctx context.Context) (*ctlSession, error) {
 		}
 		delay = min(2*delay, 100*time.Millisecond)
 	}
-	s := newSession(conn)
-	if err := s.authenticate(ctx, p.cookieFile); err != nil {
-		conn.Close()
+	c := control.NewConn(conn, opts...)
+	if err := c.Authenticate(ctx, control.WithCookieFile(p.cookieFile)); err != nil {
+		c.Close()
 		return nil, err
 	}
-	if _, err := checkOK(s.do(ctx, "TAKEOWNERSHIP")); err != nil {
-		conn.Close()
+	if err := c.TakeOwnership(ctx); err != nil {
+		c.Close()
 		return nil, fmt.Errorf("TAKEOWNERSHIP: %w", err)
 	}
-	return s, nil
+	return c, nil
 }
 
 // waitLoop reaps tor and records why it exited.
@@ -482,10 +500,9 @@ func (p *Process) removeDirs() error {
 	return errors.Join(errs...)
 }
 
-// Control returns the owning, pre-authenticated control connection. tor
-// exits when it is closed. The caller may wrap it with control.NewConn;
-// closing it stops tor, and Close closes it.
-func (p *Process) Control() net.Conn { return p.ctl }
+// Control returns the owning, authenticated control connection. Tor exits
+// when it is closed; Close closes it.
+func (p *Process) Control() *control.Conn { return p.ctl }
 
 // ControlAddr returns where tor listens for further control connections
 // (cookie authentication): ("unix", path) or ("tcp", "127.0.0.1:port"), or
@@ -594,3 +611,15 @@ func (p *Process) waitDone(d time.Duration) bool {
 // when it printed none, its last few lines), oldest first; the warning
 // about running as root is left out.
 func (p *Process) Warnings() []string { return p.out.problemLines() }
+
+// ErrProtocol is matched by errors caused by a control connection that
+// does not speak the control protocol (it is control.ErrProtocol).
+var ErrProtocol = control.ErrProtocol
+
+// truncate shortens s to n bytes, marking the cut.
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gotorcon/tor/config"
+	"github.com/gotorcon/tor/control"
 )
 
 const childEnv = "GOTORCON_PROCESS_TEST_CHILD"
@@ -58,10 +59,9 @@ func TestStartControlClose(t *testing.T) {
 	}
 
 	// The owning connection is authenticated from the start.
-	s := newSession(p.Control())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	info, err := s.getInfo(ctx, "version", "status/bootstrap-phase", "net/listeners/socks")
+	info, err := p.Control().GetInfo(ctx, "version", "status/bootstrap-phase", "net/listeners/socks")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,15 +74,11 @@ func TestStartControlClose(t *testing.T) {
 	if network != "unix" || !strings.HasPrefix(addr, parent) {
 		t.Errorf("ControlAddr = %s %s, want a unix socket under %s", network, addr, parent)
 	}
-	c, err := net.Dial(network, addr)
+	c, err := control.Connect(ctx, network, addr, []control.AuthOption{control.WithCookieFile(p.CookieFile())})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s2 := newSession(c)
-	if err := s2.authenticate(ctx, p.CookieFile()); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s2.getInfo(ctx, "version"); err != nil {
+	if _, err := c.GetInfo(ctx, "version"); err != nil {
 		t.Fatal(err)
 	}
 	c.Close()
@@ -314,10 +310,9 @@ func TestTakeOwnershipWithoutDescriptor(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	s := newSession(p.Control())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := s.getInfo(ctx, "version"); err != nil {
+	if _, err := p.Control().GetInfo(ctx, "version"); err != nil {
 		t.Fatal(err)
 	}
 	// TAKEOWNERSHIP: tor exits when this connection closes.

@@ -1,15 +1,12 @@
 package process
 
 import (
-	"context"
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestParseVersion(t *testing.T) {
@@ -139,80 +136,14 @@ func TestOutputRing(t *testing.T) {
 	}
 }
 
-// fakeControl serves reply on the other end of a pipe after reading one
-// command line.
-func fakeControl(t *testing.T, reply string) *ctlSession {
-	a, b := net.Pipe()
-	t.Cleanup(func() { a.Close(); b.Close() })
-	go func() {
-		buf := make([]byte, 1024)
-		b.Read(buf)
-		b.Write([]byte(reply))
-		b.Close()
-	}()
-	return newSession(a)
-}
-
-func TestControlReplies(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	s := fakeControl(t, "650 STATUS_CLIENT NOTICE X\r\n250-version=0.4.9.11\r\n250+config-text=\r\nLog notice stdout\r\n..dot\r\n.\r\n250-net/listeners/control=\"unix:/tmp/a b\\\"c\" \"127.0.0.1:9051\"\r\n250 OK\r\n")
-	info, err := s.getInfo(ctx, "version", "config-text", "net/listeners/control")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info["version"] != "0.4.9.11" || info["config-text"] != "Log notice stdout\n.dot" {
-		t.Errorf("info = %q", info)
-	}
-	ls, err := unquoteList(info["net/listeners/control"])
-	if err != nil || len(ls) != 2 || ls[0] != `unix:/tmp/a b"c` || ls[1] != "127.0.0.1:9051" {
-		t.Errorf("listeners = %q, %v", ls, err)
-	}
-	if n, a := parseListener(ls[0]); n != "unix" || a != `/tmp/a b"c` {
-		t.Errorf("parseListener = %s %s", n, a)
-	}
-
-	for _, bad := range []string{
-		"HTTP/1.0 200 OK\r\n",
-		"25\r\n",
-		"250x\r\n",
-		"250-version=1\r\n", // then EOF
-		"552 Unrecognized key \"version\"\r\n",
-		"250+data=\r\nno end",
+func TestParseListener(t *testing.T) {
+	for in, want := range map[string][2]string{
+		`unix:/tmp/a b"c`: {"unix", `/tmp/a b"c`},
+		"127.0.0.1:9051":  {"tcp", "127.0.0.1:9051"},
+		"[::1]:9051":      {"tcp", "[::1]:9051"},
 	} {
-		s := fakeControl(t, bad)
-		if _, err := s.getInfo(ctx, "version"); err == nil {
-			t.Errorf("reply %q accepted", bad)
+		if n, a := parseListener(in); n != want[0] || a != want[1] {
+			t.Errorf("parseListener(%q) = %s %s, want %s %s", in, n, a, want[0], want[1])
 		}
 	}
-	if _, err := (&ctlSession{}).do(ctx, "GETINFO a\r\nSIGNAL HALT"); !errors.Is(err, ErrProtocol) {
-		t.Errorf("CRLF in a command: %v", err)
-	}
-}
-
-func FuzzControlReply(f *testing.F) {
-	f.Add([]byte("250-version=0.4.9.11\r\n250 OK\r\n"))
-	f.Add([]byte("250+x=\r\na\r\n.\r\n250 OK\r\n"))
-	f.Add([]byte("650 EV\r\n552 no\r\n"))
-	f.Fuzz(func(t *testing.T, reply []byte) {
-		a, b := net.Pipe()
-		defer a.Close()
-		go func() {
-			buf := make([]byte, 64)
-			b.Read(buf)
-			b.Write(reply)
-			b.Close()
-		}()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		info, err := newSession(a).getInfo(ctx, "version")
-		if err == nil {
-			if _, ok := info["version"]; !ok {
-				t.Fatal("success without the key")
-			}
-		}
-		if v, ok := info["version"]; ok {
-			unquoteList(v)
-		}
-	})
 }
