@@ -46,7 +46,7 @@ func startClient(t *testing.T, ctx context.Context, n *tortest.Network) *client 
 		t.Fatalf("starting the client tor: %v", err)
 	}
 	cl.p = p
-	cl.c = control.NewConn(p.Control())
+	cl.c = p.Control()
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("client tor output:\n%s", cl.logs.String())
