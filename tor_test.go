@@ -6,10 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -18,6 +15,7 @@ import (
 
 	tor "github.com/gotorcon/tor"
 	"github.com/gotorcon/tor/config"
+	"github.com/gotorcon/tor/internal/leakcheck"
 	"github.com/gotorcon/tor/onion"
 )
 
@@ -79,34 +77,13 @@ func TestStartOfflineConfigSaveClose(t *testing.T) {
 	assert.ErrorIs(t, err, net.ErrClosed)
 	_, err = tr.ListenDir(ctx, &onion.DirConfig{Dir: keyDir})
 	assert.ErrorIs(t, err, net.ErrClosed)
-	assert.Eventually(t, func() bool { return !alive(pid) }, 5*time.Second, 20*time.Millisecond, "tor pid %d still running", pid)
+	leakcheck.WaitPidGone(t, pid, 5*time.Second)
 	_, err = os.Stat(dir)
 	assert.True(t, errors.Is(err, os.ErrNotExist), "data dir %s left behind", dir)
-	assert.Eventually(t, func() bool { return len(ourGoroutines()) == 0 }, 3*time.Second, 10*time.Millisecond,
-		"goroutines outlived Close: %v", ourGoroutines())
+	leakcheck.Check(t, 3*time.Second, leakcheck.CreatedBy("github.com/gotorcon/tor", "os/exec."))
 }
 
 func TestStartBadMode(t *testing.T) {
 	_, err := tor.Start(context.Background(), &tor.Options{Mode: tor.Mode(42)})
 	assert.ErrorContains(t, err, "unknown Mode")
-}
-
-func alive(pid int) bool {
-	if err := syscall.Kill(pid, 0); err != nil {
-		return false
-	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	return err == nil && !strings.Contains(string(b), ") Z ")
-}
-
-func ourGoroutines() []string {
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	var out []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "created by github.com/gotorcon/tor") || strings.Contains(g, "created by os/exec.") {
-			out = append(out, g)
-		}
-	}
-	return out
 }

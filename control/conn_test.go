@@ -18,32 +18,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gotorcon/tor/control/controltest"
+	"github.com/gotorcon/tor/internal/leakcheck"
 )
 
-// checkNoLeak fails t if goroutines of this package are still running a
-// while after the test (they must all end with Close).
+// checkNoLeak fails t if a Conn's goroutines are still running a while
+// after the test (they must all end with Close).
 func checkNoLeak(t *testing.T) {
 	t.Helper()
 	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			buf := make([]byte, 1<<20)
-			stacks := string(buf[:runtime.Stack(buf, true)])
-			var leaked []string
-			for _, g := range strings.Split(stacks, "\n\n") {
-				if strings.Contains(g, "control.(*Conn).readLoop") || strings.Contains(g, "control.(*Conn).writeLoop") {
-					leaked = append(leaked, g)
-				}
-			}
-			if len(leaked) == 0 {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Errorf("%d goroutines still running after Close:\n%s", len(leaked), strings.Join(leaked, "\n\n"))
-				return
-			}
-			time.Sleep(10 * time.Millisecond) // polling with a deadline
-		}
+		leakcheck.Check(t, 5*time.Second, leakcheck.Running("control.(*Conn).readLoop", "control.(*Conn).writeLoop"))
 	})
 }
 

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/textproto"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/gotorcon/tor/control"
 	"github.com/gotorcon/tor/control/controltest"
+	"github.com/gotorcon/tor/internal/leakcheck"
 	"github.com/gotorcon/tor/internal/testtor"
 )
 
@@ -49,24 +49,11 @@ func sharedTorFor(tb testing.TB) *testtor.Tor {
 }
 
 // checkNoLeak fails t if a Conn's goroutines are still running a while
-// after the test.
+// after the test (they must all end with Close).
 func checkNoLeak(t *testing.T) {
 	t.Helper()
 	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			buf := make([]byte, 1<<20)
-			stacks := string(buf[:runtime.Stack(buf, true)])
-			n := strings.Count(stacks, "control.(*Conn).readLoop") + strings.Count(stacks, "control.(*Conn).writeLoop")
-			if n == 0 {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Errorf("%d Conn goroutines still running after Close:\n%s", n, stacks)
-				return
-			}
-			time.Sleep(10 * time.Millisecond) // polling with a deadline
-		}
+		leakcheck.Check(t, 5*time.Second, leakcheck.Running("control.(*Conn).readLoop", "control.(*Conn).writeLoop"))
 	})
 }
 

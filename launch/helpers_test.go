@@ -7,12 +7,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gotorcon/tor/config"
+	"github.com/gotorcon/tor/internal/leakcheck"
 )
 
 func offline() *config.Torrc { return new(config.Torrc).Add("DisableNetwork", "1") }
@@ -52,58 +52,27 @@ func deadEndBridge(t testing.TB) *config.Torrc {
 		Add("Bridge", fmt.Sprintf("127.0.0.1:%d", port))
 }
 
-func pidAlive(pid int) bool {
-	if pid <= 0 {
-		return false
+// checkGoroutines fails when goroutines of ours (and, withExec, of os/exec:
+// tor's output copiers) outlive a Close. The test's own tor (package
+// testtor) may still run.
+func checkGoroutines(t testing.TB, withExec bool) {
+	t.Helper()
+	ours := []string{"github.com/gotorcon/tor/"}
+	if withExec {
+		ours = append(ours, "os/exec.")
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
-}
-
-// ourGoroutines lists goroutines started by this module's packages.
-func ourGoroutines(withExec bool) []string {
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	var out []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "created by github.com/gotorcon/tor/internal/testtor") {
-			continue // the test's own system tor, stopped in t.Cleanup
-		}
-		if strings.Contains(g, "created by github.com/gotorcon/tor/") || (withExec && strings.Contains(g, "created by os/exec.")) {
-			out = append(out, g)
-		}
-	}
-	return out
+	created := leakcheck.CreatedBy(ours...)
+	leakcheck.Check(t, 3*time.Second, func(stack string) bool {
+		return created(stack) && !strings.Contains(stack, "created by github.com/gotorcon/tor/internal/testtor")
+	})
 }
 
 func checkNoGoroutines(t testing.TB) { checkGoroutines(t, true) }
 
-// checkGoroutines fails when goroutines of ours (and, withExec, of os/exec:
-// tor's output copiers) outlive a Close.
-func checkGoroutines(t testing.TB, withExec bool) {
-	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		gs := ourGoroutines(withExec)
-		if len(gs) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d goroutines outlived Close:\n%s", len(gs), strings.Join(gs, "\n\n"))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // checkGone checks that the tor of a closed Tor left nothing behind.
 func checkGone(t testing.TB, pid int, dir string) {
 	t.Helper()
-	if pidAlive(pid) {
+	if leakcheck.PidAlive(pid) {
 		t.Errorf("tor pid %d still alive", pid)
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gotorcon/tor/internal/leakcheck"
 )
 
 const childEnv = "GOTORCON_LAUNCH_TEST_CHILD"
@@ -60,22 +62,16 @@ func TestOwnershipSIGKILL(t *testing.T) {
 		t.Fatalf("child said %q", line)
 	}
 	t.Cleanup(func() {
-		if pidAlive(pid) {
+		if leakcheck.PidAlive(pid) {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
 		os.RemoveAll(dir) // the next Start would sweep it; do not leave it to chance
 	})
-	if !pidAlive(pid) {
+	if !leakcheck.PidAlive(pid) {
 		t.Fatalf("tor %d not running", pid)
 	}
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
-	start := time.Now()
-	for pidAlive(pid) {
-		if time.Since(start) > 5*time.Second {
-			t.Fatalf("tor %d still alive 5 s after its program was SIGKILLed", pid)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Logf("tor exited %v after its program was SIGKILLed", time.Since(start))
+	took := leakcheck.WaitPidGone(t, pid, 5*time.Second)
+	t.Logf("tor exited %v after its program was SIGKILLed", took)
 }

@@ -6,9 +6,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gotorcon/tor/config"
 	"github.com/gotorcon/tor/control"
+	"github.com/gotorcon/tor/internal/leakcheck"
 	"github.com/gotorcon/tor/internal/testtor"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -98,6 +100,7 @@ func TestOfflineDirService(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, l4.Close())
 	assert.Len(t, hiddenServices(t, c), 1)
+	leakcheck.Check(t, 3*time.Second, leakcheck.Running("onion.(*Listener).watch"))
 }
 
 func TestOfflineDirServiceSurvivesRestart(t *testing.T) {

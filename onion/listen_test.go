@@ -16,6 +16,7 @@ import (
 
 	"github.com/gotorcon/tor/control"
 	"github.com/gotorcon/tor/control/controltest"
+	"github.com/gotorcon/tor/internal/leakcheck"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -562,6 +563,8 @@ func TestListenerAcceptAndClose(t *testing.T) {
 		c.Close()
 	}
 
+	require.NotEmpty(t, leakcheck.Goroutines(leakcheck.Running("onion.(*Listener).watch")), "the watch runs while the listener is open")
+
 	// Close unblocks a pending Accept with net.ErrClosed and removes the
 	// service once.
 	errc := make(chan error, 1)
@@ -583,6 +586,7 @@ func TestListenerAcceptAndClose(t *testing.T) {
 	_, err = l.Accept()
 	assert.ErrorIs(t, err, net.ErrClosed)
 	assert.Equal(t, 1, f.count("DEL_ONION "+fakeID))
+	leakcheck.Check(t, 3*time.Second, leakcheck.Running("onion.(*Listener).watch"))
 	// The control connection is still usable.
 	_, err = conn.GetInfo(testCtx(t), "version")
 	assert.NoError(t, err)

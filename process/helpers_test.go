@@ -5,10 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/gotorcon/tor/config"
 )
@@ -23,66 +20,6 @@ func needTor(t testing.TB) string {
 		t.Fatalf("these tests need tor: %v", err)
 	}
 	return path
-}
-
-// pidAlive reports whether pid is a live (not zombie) process.
-func pidAlive(pid int) bool {
-	if pid <= 0 {
-		return false
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		if runtime.GOOS == "linux" {
-			return false
-		}
-		p, err := os.FindProcess(pid)
-		return err == nil && p.Signal(sigZero) == nil
-	}
-	// "pid (comm) S ..." – comm may hold spaces and parentheses.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
-}
-
-func waitPidGone(t testing.TB, pid int, d time.Duration) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for pidAlive(pid) {
-		if time.Since(start) > d {
-			t.Fatalf("pid %d still alive after %v", pid, d)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return time.Since(start)
-}
-
-// ourGoroutines lists goroutines created by this package or os/exec.
-func ourGoroutines() []string {
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	var out []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "created by github.com/gotorcon/tor/process.") ||
-			strings.Contains(g, "created by os/exec.") {
-			out = append(out, g)
-		}
-	}
-	return out
-}
-
-func checkNoGoroutines(t testing.TB) {
-	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		gs := ourGoroutines()
-		if len(gs) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d goroutines outlived Close:\n%s", len(gs), strings.Join(gs, "\n\n"))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // checkEmptyDir fails when dir has entries.

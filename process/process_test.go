@@ -19,6 +19,7 @@ import (
 
 	"github.com/gotorcon/tor/config"
 	"github.com/gotorcon/tor/control"
+	"github.com/gotorcon/tor/internal/leakcheck"
 )
 
 const childEnv = "GOTORCON_PROCESS_TEST_CHILD"
@@ -51,7 +52,7 @@ func TestStartControlClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	pid := p.Pid()
-	if !pidAlive(pid) {
+	if !leakcheck.PidAlive(pid) {
 		t.Fatalf("tor pid %d not alive after Start", pid)
 	}
 	if v := p.Version(); v.Compare(MinVersion()) < 0 {
@@ -103,7 +104,7 @@ func TestStartControlClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("Close took %v", time.Since(start))
-	if pidAlive(pid) {
+	if leakcheck.PidAlive(pid) {
 		t.Errorf("tor pid %d alive after Close", pid)
 	}
 	if err := p.Err(); err != nil {
@@ -115,7 +116,7 @@ func TestStartControlClose(t *testing.T) {
 		t.Error("Done not closed after Close")
 	}
 	checkEmptyDir(t, parent)
-	checkNoGoroutines(t)
+	leakcheck.Check(t, 2*time.Second, leakcheck.CreatedBy("github.com/gotorcon/tor/process.", "os/exec."))
 	if err := p.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
@@ -144,7 +145,7 @@ func TestCloseFromManyGoroutines(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			errs <- p.Close()
-			if pidAlive(p.Pid()) {
+			if leakcheck.PidAlive(p.Pid()) {
 				errs <- fmt.Errorf("Close returned while tor runs")
 			}
 		}()
@@ -353,11 +354,11 @@ func TestOwnershipSIGKILL(t *testing.T) {
 	if _, err := fmt.Sscanf(line, "PID %d DIR %s", &pid, &dir); err != nil {
 		t.Fatalf("child said %q", line)
 	}
-	if !pidAlive(pid) {
+	if !leakcheck.PidAlive(pid) {
 		t.Fatalf("tor %d not running", pid)
 	}
 	t.Cleanup(func() {
-		if pidAlive(pid) {
+		if leakcheck.PidAlive(pid) {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
 	})
@@ -365,7 +366,7 @@ func TestOwnershipSIGKILL(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd.Wait()
-	took := waitPidGone(t, pid, 5*time.Second)
+	took := leakcheck.WaitPidGone(t, pid, 5*time.Second)
 	t.Logf("tor exited %v after its Go program was SIGKILLed", took)
 
 	if _, err := os.Stat(dir); err != nil {
@@ -506,7 +507,7 @@ func TestFakeTorFailures(t *testing.T) {
 			if tc.noProcess != (pid == 0) {
 				t.Errorf("script ran as pid %d; noProcess=%v", pid, tc.noProcess)
 			}
-			if pid != 0 && pidAlive(pid) {
+			if pid != 0 && leakcheck.PidAlive(pid) {
 				t.Errorf("fake tor %d still running", pid)
 			}
 			checkEmptyDir(t, parent)
@@ -523,7 +524,7 @@ func TestCancelledStart(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Start = %v, want context.Canceled", err)
 	}
-	if pid := readPidFile(t, pidfile); pid == 0 || pidAlive(pid) {
+	if pid := readPidFile(t, pidfile); pid == 0 || leakcheck.PidAlive(pid) {
 		t.Errorf("fake tor pid %d: not started or still alive", pid)
 	}
 	checkEmptyDir(t, parent)

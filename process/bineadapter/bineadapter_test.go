@@ -19,6 +19,7 @@ import (
 
 	"github.com/gotorcon/tor/config"
 	"github.com/gotorcon/tor/control"
+	"github.com/gotorcon/tor/internal/leakcheck"
 	"github.com/gotorcon/tor/process"
 	"github.com/gotorcon/tor/process/bineadapter"
 )
@@ -31,15 +32,6 @@ func torPath(t *testing.T) string {
 		t.Fatalf("these tests need tor: %v", err)
 	}
 	return p
-}
-
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	i := strings.LastIndexByte(string(b), ')')
-	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
 }
 
 // getinfo sends one GETINFO on conn and returns the raw reply.
@@ -86,7 +78,7 @@ func TestCmdCreatorFunc(t *testing.T) {
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if alive(pid) {
+	if leakcheck.PidAlive(pid) {
 		t.Errorf("tor %d alive after Close", pid)
 	}
 	checkEmpty(t, parent)
@@ -201,7 +193,7 @@ func TestEmbeddedControlConn(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("Close took %v", time.Since(start))
-	if alive(pid) {
+	if leakcheck.PidAlive(pid) {
 		t.Errorf("tor %d alive after Close", pid)
 	}
 	if fake.ctxOfStart.Err() == nil {
@@ -235,7 +227,7 @@ func TestEmbeddedWithoutControlConn(t *testing.T) {
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if alive(pid) {
+	if leakcheck.PidAlive(pid) {
 		t.Errorf("tor %d alive", pid)
 	}
 	checkEmpty(t, parent)
