@@ -1,0 +1,137 @@
+// Package apisurface counts a module's exported identifiers, so that the
+// size of the public API can be measured before and after a change.
+//
+// The counting rule: in every non-test, non-internal package, each
+// package-level exported func, type, var and const (one per name, so a
+// const block of five names counts five), each exported method (of any
+// type, exported or not: an exported method of an unexported type is still
+// reachable through an interface or a returned value), and each exported
+// field of an exported struct type (embedded fields counted by their type
+// name). Generated and main packages are skipped.
+package apisurface
+
+import (
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Count walks the module rooted at root and returns the number of exported
+// identifiers per package directory (relative to root, "." for the root
+// package).
+func Count(root string) (map[string]int, error) {
+	counts := map[string]int{}
+	fset := token.NewFileSet()
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		rel, _ := filepath.Rel(root, path)
+		base := d.Name()
+		if rel != "." && (strings.HasPrefix(base, ".") || base == "testdata" || base == "internal" || base == "examples") {
+			return filepath.SkipDir
+		}
+		pkgs, err := parser.ParseDir(fset, path, func(fi fs.FileInfo) bool {
+			return !strings.HasSuffix(fi.Name(), "_test.go")
+		}, 0)
+		if err != nil {
+			return err
+		}
+		for name, pkg := range pkgs {
+			if name == "main" {
+				continue
+			}
+			counts[filepath.ToSlash(rel)] += countPackage(pkg)
+		}
+		return nil
+	})
+	return counts, err
+}
+
+func countPackage(pkg *ast.Package) int {
+	n := 0
+	for _, f := range pkg.Files {
+		for _, decl := range f.Decls {
+			switch d := decl.(type) {
+			case *ast.FuncDecl:
+				if d.Name.IsExported() {
+					n++
+				}
+			case *ast.GenDecl:
+				for _, spec := range d.Specs {
+					switch s := spec.(type) {
+					case *ast.ValueSpec:
+						for _, id := range s.Names {
+							if id.IsExported() {
+								n++
+							}
+						}
+					case *ast.TypeSpec:
+						if !s.Name.IsExported() {
+							continue
+						}
+						n++
+						if st, ok := s.Type.(*ast.StructType); ok {
+							n += exportedFields(st)
+						}
+					}
+				}
+			}
+		}
+	}
+	return n
+}
+
+func exportedFields(st *ast.StructType) int {
+	n := 0
+	for _, f := range st.Fields.List {
+		if len(f.Names) == 0 { // embedded
+			t := f.Type
+			if s, ok := t.(*ast.StarExpr); ok {
+				t = s.X
+			}
+			switch x := t.(type) {
+			case *ast.Ident:
+				if x.IsExported() {
+					n++
+				}
+			case *ast.SelectorExpr:
+				if x.Sel.IsExported() {
+					n++
+				}
+			}
+			continue
+		}
+		for _, id := range f.Names {
+			if id.IsExported() {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// Report formats counts as "package count" lines, sorted, with a total.
+func Report(counts map[string]int) string {
+	keys := make([]string, 0, len(counts))
+	total := 0
+	for k, v := range counts {
+		keys = append(keys, k)
+		total += v
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%-24s %4d\n", k, counts[k])
+	}
+	fmt.Fprintf(&b, "%-24s %4d\n", "total", total)
+	return b.String()
+}
