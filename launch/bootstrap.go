@@ -16,6 +16,17 @@ import (
 // Options.BootstrapTimeout. It matches context.DeadlineExceeded.
 var ErrBootstrapTimeout = fmt.Errorf("BootstrapTimeout reached: %w", context.DeadlineExceeded)
 
+// ErrBootstrapStalled is the cause of a bootstrap wait stopped because tor
+// made no progress for Options.StallTimeout (DefaultStallTimeout when
+// zero). It matches context.DeadlineExceeded.
+var ErrBootstrapStalled = fmt.Errorf("no bootstrap progress: %w", context.DeadlineExceeded)
+
+// DefaultStallTimeout is how long a bootstrap may stay at one step before
+// the wait gives up, when Options.StallTimeout is zero. Tor on a working
+// network moves to its next step within seconds; on a blocked or offline
+// machine it stays at 0–10 % for good.
+const DefaultStallTimeout = 2 * time.Minute
+
 // BootstrapError reports a bootstrap that did not reach 100 %.
 type BootstrapError struct {
 	// Last is the last progress reached (nil when none was seen).
@@ -25,7 +36,7 @@ type BootstrapError struct {
 	// Lines are tor's last warn/err log lines (private and global tors).
 	Lines []string
 	// Err is why the wait stopped: the context's error or cause
-	// (ErrBootstrapTimeout), tor exiting (process.ErrExited), or a control
+	// (ErrBootstrapTimeout, ErrBootstrapStalled), tor exiting (process.ErrExited), or a control
 	// connection error.
 	Err error
 }
@@ -68,12 +79,16 @@ func (e *BootstrapError) Unwrap() error { return e.Err }
 
 type bootstrapConfig struct {
 	timeout  time.Duration
+	stall    time.Duration // < 0: never
 	progress func(*control.Bootstrap)
 	warning  func(*control.Bootstrap)
 }
 
-func newBootstrapConfig(timeout time.Duration, progress, warning func(*control.Bootstrap)) bootstrapConfig {
-	return bootstrapConfig{timeout: timeout, progress: progress, warning: warning}
+func newBootstrapConfig(timeout, stall time.Duration, progress, warning func(*control.Bootstrap)) bootstrapConfig {
+	if stall == 0 {
+		stall = DefaultStallTimeout
+	}
+	return bootstrapConfig{timeout: timeout, stall: stall, progress: progress, warning: warning}
 }
 
 // waitBootstrap subscribes to STATUS_CLIENT, reads the current phase, then
@@ -85,6 +100,15 @@ func (t *Tor) waitBootstrap(ctx context.Context, bc bootstrapConfig, setNetwork 
 		defer cancel()
 	}
 	var last, problem *control.Bootstrap
+	// The stall timer runs from the start of the wait and restarts at each
+	// new step.
+	var stallC <-chan time.Time
+	var stall *time.Timer
+	if bc.stall > 0 {
+		stall = time.NewTimer(bc.stall)
+		defer stall.Stop()
+		stallC = stall.C
+	}
 	fail := func(err error) error {
 		if ctx.Err() != nil {
 			err = context.Cause(ctx)
@@ -117,6 +141,9 @@ func (t *Tor) waitBootstrap(ctx context.Context, bc bootstrapConfig, setNetwork 
 			return last.Progress >= 100
 		}
 		last = b
+		if stall != nil {
+			stall.Reset(bc.stall)
+		}
 		t.logger.Debug("tor bootstrap", "progress", b.Progress, "tag", b.Tag, "summary", b.Summary)
 		if bc.progress != nil {
 			bc.progress(b)
@@ -172,6 +199,8 @@ func (t *Tor) waitBootstrap(ctx context.Context, bc bootstrapConfig, setNetwork 
 			}
 		case <-procDone:
 			return fail(process.ErrExited)
+		case <-stallC:
+			return fail(fmt.Errorf("%w for %v (StallTimeout)", ErrBootstrapStalled, bc.stall))
 		case <-ctx.Done():
 			return fail(context.Cause(ctx))
 		}

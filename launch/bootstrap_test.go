@@ -54,11 +54,10 @@ func TestCaptureBootstrapStall(t *testing.T) {
 	}
 	rec.Reset()
 	tor := &Tor{
-		kind:      KindPrivate,
 		conn:      conn,
 		proc:      p,
 		logger:    slog.New(slog.DiscardHandler),
-		bootstrap: newBootstrapConfig(2500*time.Millisecond, nil, nil),
+		bootstrap: newBootstrapConfig(2500*time.Millisecond, -1, nil, nil),
 		netMu:     new(sync.Mutex),
 	}
 	err = tor.EnableNetwork(ctx)
@@ -77,7 +76,7 @@ func TestCaptureBootstrapStall(t *testing.T) {
 }
 
 // replayTor returns a Tor whose control connection plays the transcript.
-func replayTor(t *testing.T, name string, timeout time.Duration, progress, warning func(*control.Bootstrap)) *Tor {
+func replayTor(t *testing.T, name string, timeout, stall time.Duration, progress, warning func(*control.Bootstrap)) *Tor {
 	t.Helper()
 	srv, _ := controltest.NewTranscriptServer(t, "../testdata/launch/"+name)
 	conn, err := control.Dial(context.Background(), srv.Network, srv.Addr)
@@ -86,10 +85,9 @@ func replayTor(t *testing.T, name string, timeout time.Duration, progress, warni
 	}
 	t.Cleanup(func() { conn.Close() })
 	return &Tor{
-		kind:      KindSystem,
 		conn:      conn,
 		logger:    slog.New(slog.DiscardHandler),
-		bootstrap: newBootstrapConfig(timeout, progress, warning),
+		bootstrap: newBootstrapConfig(timeout, stall, progress, warning),
 		netMu:     new(sync.Mutex),
 	}
 }
@@ -117,6 +115,7 @@ func TestBootstrapTranscripts(t *testing.T) {
 		file         string
 		enable       bool
 		timeout      time.Duration
+		stall        time.Duration // -1 when zero
 		wantProgress string
 		wantWarnings string
 		wantErr      func(error) bool
@@ -150,6 +149,20 @@ func TestBootstrapTranscripts(t *testing.T) {
 			},
 		},
 		{
+			// The same tor, stopped by the stall detector: problems
+			// (count 1, 2, 3) are not progress.
+			file: "bootstrap_stall_real.txt", enable: true, stall: 300 * time.Millisecond,
+			wantProgress: "0 starting,5 conn",
+			wantWarnings: "5 CONNECTREFUSED warn,5 CONNECTREFUSED warn,5 CONNECTREFUSED warn",
+			wantErr: func(err error) bool {
+				var be *BootstrapError
+				return errors.As(err, &be) && errors.Is(err, ErrBootstrapStalled) &&
+					errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, ErrBootstrapTimeout) &&
+					be.Last.Progress == 5 && be.Problem != nil && be.Problem.Count == 3 &&
+					strings.Contains(err.Error(), "stopped at 5% (conn: Connecting to a relay): no bootstrap progress")
+			},
+		},
+		{
 			file: "bootstrap_closed.txt", enable: true,
 			wantProgress: "0 starting,5 conn,10 conn_done",
 			wantErr: func(err error) bool {
@@ -160,7 +173,11 @@ func TestBootstrapTranscripts(t *testing.T) {
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			var r recorder
-			tor := replayTor(t, tc.file, tc.timeout, r.onProgress, r.onWarning)
+			stall := tc.stall
+			if stall == 0 {
+				stall = -1
+			}
+			tor := replayTor(t, tc.file, tc.timeout, stall, r.onProgress, r.onWarning)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			var err error

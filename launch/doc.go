@@ -22,8 +22,11 @@
 // status/bootstrap-phase (so an event between the two cannot be lost),
 // enables the network and waits for PROGRESS=100, reporting each step to
 // [Options.Progress] and BOOTSTRAP problems that tor recommends to show
-// (RECOMMENDATION=warn) to [Options.Warning]. The context's deadline and
-// [Options.BootstrapTimeout] stop the wait; the error is a
+// (RECOMMENDATION=warn) to [Options.Warning]. The context's deadline,
+// [Options.BootstrapTimeout] and the stall detector ([Options.StallTimeout]:
+// no new step for [DefaultStallTimeout], two minutes, unless set) stop the
+// wait, so that a start on a blocked or offline machine never hangs; the
+// error is a
 // [*BootstrapError] with the last progress reached and tor's last warn/err
 // lines, and a private tor is killed and its files removed. With NoNetwork,
 // [Tor.EnableNetwork] does the same later.

@@ -26,8 +26,8 @@ func ExamplePrivate() {
 		log.Fatal(err)
 	}
 	b, _ := control.ParseBootstrap(phase)
-	fmt.Println(tor.Kind(), b.Progress, b.Tag)
-	// Output: private 0 starting
+	fmt.Println(b.Progress, b.Tag)
+	// Output: 0 starting
 }
 
 // Launch a tor and follow its bootstrap. (Not run: it would contact the

@@ -99,7 +99,6 @@ func Global(ctx context.Context, opts Options) (*Tor, error) {
 func (g *globalTor) start(ctx context.Context, wantNet bool) (*Tor, error) {
 	base, err := startPrivate(ctx, g.opts, g.torrc)
 	if err == nil {
-		base.kind = KindGlobal
 		if wantNet {
 			err = base.enable(ctx, base.bootstrap, true)
 			if err != nil {
@@ -146,14 +145,13 @@ func (g *globalTor) dead() bool {
 func (g *globalTor) handle(opts Options) *Tor {
 	b := g.base
 	h := &Tor{
-		kind:       KindGlobal,
 		conn:       b.conn,
 		proc:       b.proc,
 		ctlNetwork: b.ctlNetwork,
 		ctlAddr:    b.ctlAddr,
 		cookieFile: b.cookieFile,
 		logger:     b.logger,
-		bootstrap:  newBootstrapConfig(opts.BootstrapTimeout, opts.Progress, opts.Warning),
+		bootstrap:  newBootstrapConfig(opts.BootstrapTimeout, opts.StallTimeout, opts.Progress, opts.Warning),
 		netMu:      b.netMu,
 	}
 	h.release = func() error {

@@ -15,28 +15,6 @@ import (
 	"github.com/gotorcon/tor/process"
 )
 
-// Kind tells how a [Tor] was obtained.
-type Kind int
-
-// The kinds of Tor.
-const (
-	KindPrivate Kind = iota + 1 // started by Private
-	KindGlobal                  // the shared tor of Global
-	KindSystem                  // attached by System; never stopped by us
-)
-
-func (k Kind) String() string {
-	switch k {
-	case KindPrivate:
-		return "private"
-	case KindGlobal:
-		return "global"
-	case KindSystem:
-		return "system"
-	}
-	return fmt.Sprintf("Kind(%d)", int(k))
-}
-
 // ErrNoSocks is returned (wrapped) by [Tor.SocksAddr] when tor has no SOCKS
 // listener (its network is disabled, or SocksPort is 0).
 var ErrNoSocks = errors.New("launch: tor has no SOCKS listener")
@@ -74,17 +52,21 @@ type Options struct {
 	// BootstrapTimeout, when not zero, bounds each bootstrap wait, in
 	// addition to the context's deadline.
 	BootstrapTimeout time.Duration
+	// StallTimeout ends a bootstrap wait in which tor reached no new step
+	// for this long (DefaultStallTimeout when zero; negative: never), so
+	// that a start on a blocked or offline machine cannot hang.
+	StallTimeout time.Duration
 	// Progress, when set, is called with each new bootstrap step.
 	Progress func(*control.Bootstrap)
 	// Warning, when set, is called with each bootstrap problem that tor
-	// recommends to report (RECOMMENDATION=warn).
+	// recommends to report (RECOMMENDATION=warn). Tor's own [warn] log
+	// lines go to Logger at slog.LevelWarn.
 	Warning func(*control.Bootstrap)
 }
 
 // Tor is a running tor with an authenticated control connection. Its
 // methods are safe for concurrent use.
 type Tor struct {
-	kind       Kind
 	conn       *control.Conn
 	proc       *process.Process // nil for System
 	ctlNetwork string
@@ -140,14 +122,13 @@ func startPrivate(ctx context.Context, opts Options, torrc *config.Torrc) (*Tor,
 	}
 	network, addr := p.ControlAddr()
 	return &Tor{
-		kind:       KindPrivate,
 		conn:       p.Control(),
 		proc:       p,
 		ctlNetwork: network,
 		ctlAddr:    addr,
 		cookieFile: p.CookieFile(),
 		logger:     logger,
-		bootstrap:  newBootstrapConfig(opts.BootstrapTimeout, opts.Progress, opts.Warning),
+		bootstrap:  newBootstrapConfig(opts.BootstrapTimeout, opts.StallTimeout, opts.Progress, opts.Warning),
 		netMu:      new(sync.Mutex),
 	}, nil
 }
@@ -185,9 +166,6 @@ func mergeTorrc(opts Options) (torrc *config.Torrc, noNet bool, err error) {
 	}
 	return t, noNet, nil
 }
-
-// Kind tells whether t is private, global or system.
-func (t *Tor) Kind() Kind { return t.kind }
 
 // Control returns the authenticated control connection. For a private or
 // global tor it is the owning connection: closing it stops tor; use

@@ -24,9 +24,6 @@ func TestPrivateOffline(t *testing.T) {
 		t.Fatal(err)
 	}
 	pid, dir := tor.Process().Pid(), privDir(tor)
-	if tor.Kind() != KindPrivate {
-		t.Errorf("Kind = %v", tor.Kind())
-	}
 	v, err := tor.Control().GetInfoValue(ctx, "version")
 	if err != nil || v == "" {
 		t.Fatalf("GETINFO version = %q, %v", v, err)

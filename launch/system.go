@@ -55,8 +55,11 @@ type SystemOptions struct {
 
 	// WaitBootstrap makes System wait until the tor has bootstrapped. The
 	// network of a system tor is never changed.
+	// BootstrapTimeout, StallTimeout, Progress and Warning are as in
+	// Options.
 	WaitBootstrap    bool
 	BootstrapTimeout time.Duration
+	StallTimeout     time.Duration
 	Progress         func(*control.Bootstrap)
 	Warning          func(*control.Bootstrap)
 }
@@ -129,13 +132,12 @@ func System(ctx context.Context, opts SystemOptions) (*Tor, error) {
 	for _, ep := range endpoints {
 		if conn, cookie := s.try(ep); conn != nil {
 			t := &Tor{
-				kind:       KindSystem,
 				conn:       conn,
 				ctlNetwork: ep.Network,
 				ctlAddr:    ep.Address,
 				cookieFile: cookie,
 				logger:     logger,
-				bootstrap:  newBootstrapConfig(opts.BootstrapTimeout, opts.Progress, opts.Warning),
+				bootstrap:  newBootstrapConfig(opts.BootstrapTimeout, opts.StallTimeout, opts.Progress, opts.Warning),
 				netMu:      new(sync.Mutex),
 			}
 			if opts.WaitBootstrap {

@@ -36,3 +36,21 @@ func ownedByUs(fi os.FileInfo) bool {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	return ok && int(st.Uid) == os.Getuid()
 }
+
+// lockShared opens (creating it when missing) the lock file of a directory
+// that outlives us, and takes an exclusive flock on it. It returns
+// errLocked when another open file holds the lock.
+func lockShared(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if err == syscall.EWOULDBLOCK {
+			return nil, errLocked
+		}
+		return nil, err
+	}
+	return f, nil
+}

@@ -32,3 +32,10 @@ func lockIsStale(path string, pid int) bool {
 }
 
 func ownedByUs(fi os.FileInfo) bool { return true }
+
+// lockShared opens (creating it when missing) the lock file of a directory
+// that outlives us. There is no flock here: tor's own lock on its data
+// directory is what keeps a second tor out.
+func lockShared(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+}

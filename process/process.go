@@ -39,6 +39,10 @@ const (
 // see [ExitError].
 var ErrExited = errors.New("tor exited")
 
+// ErrDataDirInUse matches the error of a Start whose data directory is in
+// use by another tor of ours (this program's or another's).
+var ErrDataDirInUse = errors.New("data directory in use")
+
 // ErrStartTimeout matches the error of a Start that ran out of time before
 // tor answered on its control connection.
 var ErrStartTimeout = errors.New("tor did not answer in time")
@@ -92,13 +96,17 @@ type Options struct {
 	// keys the caller did not set: DataDirectory, ControlSocket (or
 	// ControlPort auto where unix sockets are missing), ControlPortWriteToFile,
 	// CookieAuthentication 1, SocksPort "auto ExtendedErrors
-	// IsolateSOCKSAuth", __ReloadTorrcOnSIGHUP 0, GeoIPFile and GeoIPv6File
-	// (an empty file: parsing the GeoIP database costs seconds), Log "notice
-	// stdout" and __OwningControllerProcess (this program's pid). Start does
-	// not modify Torrc.
+	// IsolateSOCKSAuth", __ReloadTorrcOnSIGHUP 0, Log "notice stdout" and
+	// __OwningControllerProcess (this program's pid). GeoIPFile and
+	// GeoIPv6File are left to tor, which reads its own databases when they
+	// are installed (Debian: tor-geoipdb), so that country rules such as
+	// ExcludeNodes {ru} work; set them to os.DevNull to save tor the
+	// parsing. Start does not modify Torrc.
 	Torrc *config.Torrc
 	// DataDir is tor's DataDirectory, created with mode 0700 when missing and
-	// kept by Close. When empty (and Torrc sets no DataDirectory), tor gets
+	// kept by Close. Start locks it (a gotorcon.lock file in it) for as long
+	// as tor runs: a second Start on the same directory fails with an error
+	// matching [ErrDataDirInUse]. When empty (and Torrc sets no DataDirectory), tor gets
 	// a temporary one that Close removes.
 	DataDir string
 	// TempDir is the parent of the private directory (os.TempDir when
@@ -130,6 +138,7 @@ type Process struct {
 	out        *output
 	grace      time.Duration
 	dirs       []*privateDir
+	dataLock   *os.File // the lock of a kept DataDir
 	dataDir    string
 	cookieFile string
 	torrcPath  string
@@ -269,6 +278,11 @@ func (p *Process) buildTorrc(opts Options, dir string) (*config.Torrc, error) {
 	if err := os.MkdirAll(p.dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("process: data directory: %w", err)
 	}
+	if !strings.HasPrefix(p.dataDir, dir+string(filepath.Separator)) {
+		if err := p.lockDataDir(); err != nil {
+			return nil, err
+		}
+	}
 	if !t.Has("ControlPort") && !t.Has("ControlSocket") {
 		if haveUnixSockets {
 			sock := filepath.Join(dir, "control")
@@ -291,13 +305,10 @@ func (p *Process) buildTorrc(opts Options, dir string) (*config.Torrc, error) {
 		p.portFile = filepath.Join(dir, "control-port")
 		t.Set("ControlPortWriteToFile", p.portFile)
 	}
-	empty := filepath.Join(dir, "empty")
 	defaults := [][2]string{
 		{"CookieAuthentication", "1"},
 		{"SocksPort", "auto ExtendedErrors IsolateSOCKSAuth"},
 		{"__ReloadTorrcOnSIGHUP", "0"},
-		{"GeoIPFile", empty},
-		{"GeoIPv6File", empty},
 		{"Log", "notice stdout"},
 		{"__OwningControllerProcess", strconv.Itoa(os.Getpid())},
 	}
@@ -312,6 +323,31 @@ func (p *Process) buildTorrc(opts Options, dir string) (*config.Torrc, error) {
 		p.cookieFile = filepath.Join(p.dataDir, "control_auth_cookie")
 	}
 	return t, t.Validate()
+}
+
+// lockDataDir locks a data directory that outlives us, so that two tors
+// never share it (tor refuses that too, but only after it has started, and
+// with a message in its log).
+func (p *Process) lockDataDir() error {
+	path := filepath.Join(p.dataDir, lockName)
+	f, err := lockShared(path)
+	if errors.Is(err, errLocked) {
+		owner := ""
+		if b, rerr := os.ReadFile(path); rerr == nil {
+			if pid := strings.TrimSpace(string(b)); pid != "" {
+				owner = " (by pid " + pid + ")"
+			}
+		}
+		return fmt.Errorf("process: %w: %s is locked%s; give each tor its own data directory", ErrDataDirInUse, p.dataDir, owner)
+	}
+	if err != nil {
+		return fmt.Errorf("process: lock data directory: %w", err)
+	}
+	if err := f.Truncate(0); err == nil {
+		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	p.dataLock = f
+	return nil
 }
 
 // connect waits until tor answers on its owning connection (or, without
@@ -497,6 +533,10 @@ func (p *Process) removeDirs() error {
 		}
 	}
 	p.dirs = nil
+	if p.dataLock != nil {
+		p.dataLock.Close()
+		p.dataLock = nil
+	}
 	return errors.Join(errs...)
 }
 

@@ -89,7 +89,7 @@ func TestStartControlClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"DisableNetwork 1", "CookieAuthentication 1", "SocksPort auto ExtendedErrors IsolateSOCKSAuth", "__ReloadTorrcOnSIGHUP 0", "GeoIPFile ", "__OwningControllerProcess "} {
+	for _, want := range []string{"DisableNetwork 1", "CookieAuthentication 1", "SocksPort auto ExtendedErrors IsolateSOCKSAuth", "__ReloadTorrcOnSIGHUP 0", "__OwningControllerProcess "} {
 		if !strings.Contains(string(torrc), want) {
 			t.Errorf("torrc lacks %q:\n%s", want, torrc)
 		}
@@ -221,6 +221,28 @@ func TestDataDirKept(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(data, "state")); err != nil {
 		t.Errorf("data dir not kept: %v", err)
+	}
+	checkEmptyDir(t, parent)
+
+	// The kept directory is locked while a tor runs on it: a second Start
+	// is refused with a clear error, and Close releases the lock.
+	p1, err := Start(context.Background(), Options{Torrc: offline(), TempDir: parent, DataDir: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Start(context.Background(), Options{Torrc: offline(), TempDir: parent, DataDir: data})
+	if !errors.Is(err, ErrDataDirInUse) || !strings.Contains(err.Error(), fmt.Sprintf("pid %d", os.Getpid())) {
+		t.Errorf("second Start on %s: %v, want ErrDataDirInUse naming our pid", data, err)
+	}
+	if err := p1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p2, err := Start(context.Background(), Options{Torrc: offline(), TempDir: parent, DataDir: data})
+	if err != nil {
+		t.Fatalf("Start after Close released the lock: %v", err)
+	}
+	if err := p2.Close(); err != nil {
+		t.Fatal(err)
 	}
 	checkEmptyDir(t, parent)
 
@@ -534,5 +556,47 @@ func TestNotFound(t *testing.T) {
 	_, err := Start(context.Background(), Options{Path: "/nonexistent/tor"})
 	if !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Start = %v, want ErrNotFound", err)
+	}
+}
+
+// TestGeoIPInstalled checks that a launched tor reads tor's own GeoIP
+// databases (Debian's tor-geoipdb), so that country rules work.
+func TestGeoIPInstalled(t *testing.T) {
+	needTor(t)
+	if _, err := os.Stat("/usr/share/tor/geoip"); err != nil {
+		t.Skipf("tor's GeoIP database is not installed (apt-get install tor-geoipdb): %v", err)
+	}
+	p, err := Start(context.Background(), Options{Torrc: offline(), TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	info, err := p.Control().GetInfo(ctx, "ip-to-country/ipv4-available", "ip-to-country/ipv6-available",
+		"ip-to-country/8.8.8.8", "ip-to-country/193.0.6.139", "ip-to-country/2001:4860:4860::8888")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"ip-to-country/ipv4-available":       "1",
+		"ip-to-country/ipv6-available":       "1",
+		"ip-to-country/8.8.8.8":              "us", // Google's resolver
+		"ip-to-country/193.0.6.139":          "nl", // RIPE NCC, Amsterdam
+		"ip-to-country/2001:4860:4860::8888": "us",
+	}
+	for k, v := range want {
+		if info[k] != v {
+			t.Errorf("GETINFO %s = %q, want %q", k, info[k], v)
+		}
+	}
+	// A country rule is accepted and tor recognizes the code.
+	if err := p.Control().SetConf(ctx, control.ConfEntry{Key: "ExcludeNodes", Value: "{ru}"}, control.ConfEntry{Key: "StrictNodes", Value: "1"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range p.LastLines() {
+		if strings.Contains(l, "is not recognized") {
+			t.Errorf("tor did not recognize a country: %s", l)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package process
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -22,6 +23,9 @@ const (
 	// bytes on the BSDs and macOS, 108 on Linux, including the NUL.
 	maxSunPath = 100
 )
+
+// errLocked is lockShared's error when another holds the lock.
+var errLocked = errors.New("locked")
 
 // privateDir is one of our temporary directories, locked by this program
 // for as long as it exists.
