@@ -11,6 +11,20 @@
 //	go http.Serve(ln, handler)
 //	resp, err := t.HTTPClient().Get("http://" + ln.Addr().String())
 //
+// # State
+//
+// Tor keeps its entry guards and a copy of the directory in its data
+// directory. Like tsnet, Start keeps it between runs, in a directory of the
+// program's own (os.UserConfigDir()/gotorcon-<program name>), so that a
+// restart bootstraps from the cached directory and keeps its guards
+// (tor's guard design assumes they persist). The directory is locked while
+// a tor runs on it: a second concurrent run of the same program gets an
+// error matching process.ErrDataDirInUse (set Options.DataDir or
+// Options.Ephemeral for it). Options.Ephemeral uses a throw-away directory
+// instead, removed by Close; so does every Start under `go test`
+// (testing.Testing) that names no DataDir, and a Start on a machine without
+// a user configuration directory.
+//
 // The packages below do the work and can be used on their own:
 // control (the control protocol), process and launch (running tor),
 // config (tor's configuration), onion (onion services and dialing) and
@@ -21,15 +35,23 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
+	"testing"
+	"time"
 
 	"github.com/gotorcon/tor/config"
 	"github.com/gotorcon/tor/control"
 	"github.com/gotorcon/tor/launch"
 	"github.com/gotorcon/tor/onion"
+	"github.com/gotorcon/tor/process"
 )
 
 // Mode says where Start gets its tor from.
@@ -45,7 +67,9 @@ const (
 )
 
 // Options configure Start. A nil *Options is the zero value: a private tor
-// that joins the public Tor network and is waited for until bootstrapped.
+// that joins the public Tor network, keeps its state in the program's own
+// directory, and is waited for until bootstrapped, at most
+// launch.DefaultStallTimeout without progress.
 type Options struct {
 	// Mode chooses a private, global or system tor.
 	Mode Mode
@@ -54,23 +78,51 @@ type Options struct {
 	// Network holds the client options of a private test network (see
 	// tortest.Network.ClientTorrc); nil means the public Tor network.
 	Network *config.Torrc
-	// DataDir is tor's data directory, kept after Close; a temporary one
-	// (removed by Close) when empty.
+	// DataDir is tor's data directory, kept after Close. When empty it is
+	// the program's own directory (see the package documentation).
 	DataDir string
+	// Ephemeral gives tor a throw-away data directory, removed by Close:
+	// nothing is kept between runs (new guards every time).
+	Ephemeral bool
 	// NoNetwork returns as soon as tor answers, with its network disabled
 	// (private and global tors). EnableNetwork enables it later.
 	NoNetwork bool
-	// System configures the attachment when Mode is System.
-	System launch.SystemOptions
+
+	// Path is the tor binary (default: $GOTORCON_TOR, PATH, the usual
+	// install locations; see process.Find).
+	Path string
+	// Creator runs tor another way than exec of a binary, for example a
+	// tor linked into the program (see process.Creator).
+	Creator process.Creator
+	// Output, when set, receives a copy of tor's own output.
+	Output io.Writer
+
+	// BootstrapTimeout, when not zero, bounds each bootstrap wait.
+	BootstrapTimeout time.Duration
+	// StallTimeout ends a bootstrap in which tor reached no new step for
+	// this long (launch.DefaultStallTimeout when zero; negative: never).
+	// A failed bootstrap is a *launch.BootstrapError with tor's warnings.
+	StallTimeout time.Duration
 	// Progress, when set, receives each bootstrap step.
 	Progress func(*control.Bootstrap)
+	// Warning, when set, receives each of tor's warnings and errors (its
+	// [warn] and [err] log lines; a system tor's bootstrap problems) and
+	// gotorcon's own, as one line of text. It must not block.
+	Warning func(msg string)
 	// Logger, when set, receives tor's log lines and gotorcon's messages.
 	Logger *slog.Logger
+
+	// System configures the attachment when Mode is System. Its bootstrap
+	// fields default to the ones above.
+	System launch.SystemOptions
 }
 
-// Tor is a running, controlled tor. Its methods are safe for concurrent use.
+// Tor is a running, controlled tor. Its methods are safe for concurrent
+// use; none holds a lock while it waits for tor, so Close always returns
+// promptly.
 type Tor struct {
-	t *launch.Tor
+	t         *launch.Tor
+	transport *http.Transport // shared by every HTTPClient
 
 	mu     sync.Mutex
 	dialer *onion.Dialer
@@ -85,41 +137,146 @@ func Start(ctx context.Context, opts *Options) (*Tor, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
+	logger := opts.Logger
+	if opts.Warning != nil {
+		var next slog.Handler = slog.DiscardHandler
+		if logger != nil {
+			next = logger.Handler()
+		}
+		logger = slog.New(&warnHandler{next: next, warn: opts.Warning})
+	}
 	var (
 		lt  *launch.Tor
 		err error
 	)
 	switch opts.Mode {
 	case Private, Global:
+		dataDir, err := pickDataDir(opts, testing.Testing())
+		if err != nil {
+			return nil, err
+		}
 		lo := launch.Options{
-			Torrc:     opts.Torrc,
-			Network:   opts.Network,
-			DataDir:   opts.DataDir,
-			NoNetwork: opts.NoNetwork,
-			Progress:  opts.Progress,
-			Logger:    opts.Logger,
+			Path:             opts.Path,
+			Torrc:            opts.Torrc,
+			Network:          opts.Network,
+			DataDir:          dataDir,
+			Output:           opts.Output,
+			Logger:           logger,
+			Creator:          opts.Creator,
+			NoNetwork:        opts.NoNetwork,
+			BootstrapTimeout: opts.BootstrapTimeout,
+			StallTimeout:     opts.StallTimeout,
+			Progress:         opts.Progress,
 		}
 		if opts.Mode == Private {
 			lt, err = launch.Private(ctx, lo)
 		} else {
 			lt, err = launch.Global(ctx, lo)
 		}
+		if errors.Is(err, process.ErrDataDirInUse) && opts.DataDir == "" {
+			err = fmt.Errorf("tor: another run of this program is using its state directory (set Options.DataDir or Options.Ephemeral for a second one): %w", err)
+		}
+		if err != nil {
+			return nil, err
+		}
 	case System:
 		so := opts.System
 		if so.Progress == nil {
 			so.Progress = opts.Progress
 		}
-		if so.Logger == nil {
-			so.Logger = opts.Logger
+		if so.Warning == nil && opts.Warning != nil {
+			so.Warning = func(b *control.Bootstrap) { opts.Warning(bootstrapProblem(b)) }
 		}
-		lt, err = launch.System(ctx, so)
+		if so.Logger == nil {
+			so.Logger = logger
+		}
+		if so.BootstrapTimeout == 0 {
+			so.BootstrapTimeout = opts.BootstrapTimeout
+		}
+		if so.StallTimeout == 0 {
+			so.StallTimeout = opts.StallTimeout
+		}
+		if lt, err = launch.System(ctx, so); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, fmt.Errorf("tor: unknown Mode %d", opts.Mode)
 	}
-	if err != nil {
-		return nil, err
+	t := &Tor{t: lt}
+	t.transport = (&onion.Dialer{}).Transport()
+	t.transport.DialContext = t.Dial
+	return t, nil
+}
+
+// pickDataDir returns the data directory of a private or global tor: the
+// one given, "" (temporary) when Ephemeral, under go test or without a user
+// configuration directory, else the program's own.
+func pickDataDir(opts *Options, underTest bool) (string, error) {
+	if opts.DataDir != "" {
+		if opts.Ephemeral {
+			return "", errors.New("tor: Options.DataDir and Options.Ephemeral are exclusive")
+		}
+		return opts.DataDir, nil
 	}
-	return &Tor{t: lt}, nil
+	if opts.Ephemeral || underTest {
+		return "", nil
+	}
+	base, err := os.UserConfigDir()
+	if err != nil {
+		return "", nil
+	}
+	return filepath.Join(base, "gotorcon-"+programName()), nil
+}
+
+// programName is the base name of the running binary, without ".exe".
+func programName() string {
+	exe, err := os.Executable()
+	if err != nil || exe == "" {
+		exe = os.Args[0]
+	}
+	name := strings.TrimSuffix(filepath.Base(exe), ".exe")
+	if name == "" || name == "." || name == string(filepath.Separator) {
+		return "program"
+	}
+	return name
+}
+
+// bootstrapProblem formats a BOOTSTRAP problem for Options.Warning.
+func bootstrapProblem(b *control.Bootstrap) string {
+	s := fmt.Sprintf("bootstrap problem at %d%%: %s (%s)", b.Progress, b.Warning, b.Reason)
+	if b.HostAddr != "" {
+		s += " with " + b.HostAddr
+	}
+	return s
+}
+
+// warnHandler passes records of level Warn and above to a callback, and
+// everything to the next handler.
+type warnHandler struct {
+	next slog.Handler
+	warn func(string)
+}
+
+func (h *warnHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn || h.next.Enabled(ctx, l)
+}
+
+func (h *warnHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelWarn {
+		h.warn(r.Message)
+	}
+	if h.next.Enabled(ctx, r.Level) {
+		return h.next.Handle(ctx, r)
+	}
+	return nil
+}
+
+func (h *warnHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &warnHandler{next: h.next.WithAttrs(as), warn: h.warn}
+}
+
+func (h *warnHandler) WithGroup(name string) slog.Handler {
+	return &warnHandler{next: h.next.WithGroup(name), warn: h.warn}
 }
 
 // Control returns the authenticated control connection.
@@ -131,7 +288,12 @@ func (t *Tor) Launched() *launch.Tor { return t.t }
 
 // EnableNetwork enables the network of a tor started with NoNetwork and
 // waits until it has bootstrapped.
-func (t *Tor) EnableNetwork(ctx context.Context) error { return t.t.EnableNetwork(ctx) }
+func (t *Tor) EnableNetwork(ctx context.Context) error {
+	if err := t.checkOpen(); err != nil {
+		return err
+	}
+	return t.t.EnableNetwork(ctx)
+}
 
 // Listen publishes an onion service whose virtual ports (default 80) lead
 // to the returned net.Listener, and returns once it is published (both
@@ -167,6 +329,16 @@ func (t *Tor) ListenDir(ctx context.Context, dc *onion.DirConfig) (*onion.Listen
 	return dc.Listen(ctx, t.t.Control())
 }
 
+// AddClientAuth gives tor the key with which it reaches an onion service
+// that requires client authorization (see onion.ClientAuth; the service
+// lists the key's public half in its ListenConfig.ClientAuth).
+func (t *Tor) AddClientAuth(ctx context.Context, a onion.ClientAuth) (onion.ClientAuthResult, error) {
+	if err := t.checkOpen(); err != nil {
+		return 0, err
+	}
+	return onion.AddClientAuth(ctx, t.t.Control(), a)
+}
+
 // errTorClosed is the error of a method called after Close.
 var errTorClosed = fmt.Errorf("tor: %w", net.ErrClosed)
 
@@ -180,24 +352,36 @@ func (t *Tor) checkOpen() error {
 	return nil
 }
 
-// Dialer returns a dialer through tor's SOCKS port. Streams of one Dialer
+// Dialer returns a dialer through tor's SOCKS port (an error matching
+// launch.ErrNoSocks while tor's network is disabled). Streams of one Dialer
 // may share circuits; call Isolated on it for a dialer whose streams use
 // circuits of their own.
 func (t *Tor) Dialer(ctx context.Context) (*onion.Dialer, error) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.closed {
+	closed, d := t.closed, t.dialer
+	t.mu.Unlock()
+	if closed {
 		return nil, errTorClosed
 	}
-	if t.dialer == nil {
+	if d == nil {
 		addr, err := t.t.SocksAddr(ctx)
 		if err != nil {
 			return nil, err
 		}
-		t.dialer = onion.NewDialer(addr)
+		d = onion.NewDialer(addr)
+		t.mu.Lock()
+		if t.closed {
+			t.mu.Unlock()
+			return nil, errTorClosed
+		}
+		if t.dialer == nil {
+			t.dialer = d
+		}
+		d = t.dialer
+		t.mu.Unlock()
 	}
-	d := *t.dialer
-	return &d, nil
+	c := *d
+	return &c, nil
 }
 
 // Dial connects to address (host:port, .onion or not) through Tor. Names
@@ -210,46 +394,72 @@ func (t *Tor) Dial(ctx context.Context, network, address string) (net.Conn, erro
 	return d.DialContext(ctx, network, address)
 }
 
-// HTTPClient returns an HTTP client whose every connection goes through
-// Tor. It ignores HTTP_PROXY and HTTPS_PROXY and never resolves names
-// locally. If tor's SOCKS address cannot be read, requests fail with that
-// error.
-func (t *Tor) HTTPClient() *http.Client {
-	d, err := t.Dialer(context.Background())
+// Resolve asks tor to resolve a host name through its network (SOCKS
+// RESOLVE, answered by an exit); nothing is looked up locally.
+func (t *Tor) Resolve(ctx context.Context, host string) (netip.Addr, error) {
+	d, err := t.Dialer(ctx)
 	if err != nil {
-		return &http.Client{Transport: errTransport{err}}
+		return netip.Addr{}, err
 	}
-	return d.HTTPClient()
+	return d.Resolve(ctx, host)
 }
 
-type errTransport struct{ err error }
-
-func (e errTransport) RoundTrip(*http.Request) (*http.Response, error) { return nil, e.err }
+// HTTPClient returns an HTTP client whose every connection goes through
+// Tor. It ignores HTTP_PROXY and HTTPS_PROXY and never resolves names
+// locally. It may be made at any time: each connection finds tor's SOCKS
+// port when it is made, so a client made before EnableNetwork works after
+// it. Every client shares one connection pool, closed by Close.
+func (t *Tor) HTTPClient() *http.Client {
+	return &http.Client{Transport: t.transport}
+}
 
 // Config returns tor's configuration, loaded on first use and kept in sync
 // with tor until Close.
 func (t *Tor) Config(ctx context.Context) (*config.TorConfig, error) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.closed {
+	closed, cfg := t.closed, t.cfg
+	t.mu.Unlock()
+	if closed {
 		return nil, errTorClosed
 	}
-	if t.cfg == nil {
-		cfg, err := config.Load(ctx, t.t.Control(), nil)
-		if err != nil {
-			return nil, err
+	if cfg != nil {
+		return cfg, nil
+	}
+	cfg, err := config.Load(ctx, t.t.Control(), nil)
+	if err != nil {
+		if t.checkOpen() != nil {
+			return nil, errTorClosed
 		}
+		return nil, err
+	}
+	t.mu.Lock()
+	var drop *config.TorConfig
+	switch {
+	case t.closed:
+		drop, cfg = cfg, nil
+	case t.cfg != nil: // another caller won
+		drop, cfg = cfg, t.cfg
+	default:
 		t.cfg = cfg
 	}
-	return t.cfg, nil
+	t.mu.Unlock()
+	if drop != nil {
+		drop.Close()
+	}
+	if cfg == nil {
+		return nil, errTorClosed
+	}
+	return cfg, nil
 }
 
 // Done is closed when the connection to tor ends (tor exited, or Close).
 func (t *Tor) Done() <-chan struct{} { return t.t.Done() }
 
-// Close stops what Start started: the configuration sync and, for a
-// private tor (or the last user of the global one), the tor process and its
-// files. It never stops a system tor. Close is idempotent.
+// Close stops what Start started: the configuration sync, the HTTP
+// clients' connections and, for a private tor (or the last user of the
+// global one), the tor process and its temporary files. It never stops a
+// system tor. Calls waiting for tor return with an error. Close is
+// idempotent.
 func (t *Tor) Close() error {
 	t.mu.Lock()
 	if t.closed {
@@ -264,5 +474,6 @@ func (t *Tor) Close() error {
 		errs = append(errs, cfg.Close())
 	}
 	errs = append(errs, t.t.Close())
+	t.transport.CloseIdleConnections()
 	return errors.Join(errs...)
 }
