@@ -18,8 +18,8 @@ var ErrBootstrapTimeout = fmt.Errorf("BootstrapTimeout reached: %w", context.Dea
 
 // ErrBootstrapStalled is the cause of a bootstrap wait stopped because tor
 // made no progress for Options.StallTimeout (DefaultStallTimeout when
-// zero). It matches context.DeadlineExceeded.
-var ErrBootstrapStalled = fmt.Errorf("no bootstrap progress: %w", context.DeadlineExceeded)
+// zero). The error matches context.DeadlineExceeded too.
+var ErrBootstrapStalled = errors.New("no bootstrap progress")
 
 // DefaultStallTimeout is how long a bootstrap may stay at one step before
 // the wait gives up, when Options.StallTimeout is zero. Tor on a working
@@ -200,7 +200,7 @@ func (t *Tor) waitBootstrap(ctx context.Context, bc bootstrapConfig, setNetwork 
 		case <-procDone:
 			return fail(process.ErrExited)
 		case <-stallC:
-			return fail(fmt.Errorf("%w for %v (StallTimeout)", ErrBootstrapStalled, bc.stall))
+			return fail(fmt.Errorf("%w for %v (StallTimeout): %w", ErrBootstrapStalled, bc.stall, context.DeadlineExceeded))
 		case <-ctx.Done():
 			return fail(context.Cause(ctx))
 		}
