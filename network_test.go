@@ -66,7 +66,9 @@ func TestOnPrivateNetwork(t *testing.T) {
 			t0 := time.Now()
 			var b strings.Builder
 			tr, err := tor.Start(ctx, &tor.Options{Network: n.ClientTorrc(), DataDir: dir,
-				Progress: func(p *control.Bootstrap) { fmt.Fprintf(&b, "%d%%@%v ", p.Progress, time.Since(t0).Round(time.Millisecond)) }})
+				Progress: func(p *control.Bootstrap) {
+					fmt.Fprintf(&b, "%d%%@%v ", p.Progress, time.Since(t0).Round(time.Millisecond))
+				}})
 			require.NoError(t, err)
 			took = time.Since(t0)
 			guards, err = tr.Control().GetInfoValue(ctx, "entry-guards")
