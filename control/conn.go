@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"runtime"
@@ -79,8 +80,11 @@ func WithMaxReplySize(n int) Option { return func(o *options) { o.maxReplySize =
 func Dial(ctx context.Context, network, address string, opts ...Option) (*Conn, error) {
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, network, address)
-	if err != nil {
-		return nil, fmt.Errorf("control: dial %s %s: %w", network, address, err)
+	if err != nil { // a *net.OpError: it names the address
+		if network == "unix" && errors.Is(err, fs.ErrPermission) {
+			return nil, fmt.Errorf("control: %w (the socket belongs to tor's group: join it, e.g. sudo adduser $USER debian-tor, and log in again)", err)
+		}
+		return nil, fmt.Errorf("control: %w", err)
 	}
 	return NewConn(nc, opts...), nil
 }

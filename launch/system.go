@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -88,6 +90,12 @@ func (e *SystemError) Error() string {
 			b.WriteString(": ")
 		} else {
 			b.WriteString("; ")
+		}
+		var op *net.OpError
+		if a.Method == "" && errors.As(a.Err, &op) {
+			// A dial error names the endpoint itself.
+			b.WriteString(a.Err.Error())
+			continue
 		}
 		b.WriteString(a.Endpoint.String())
 		if a.Method != "" {
@@ -211,6 +219,9 @@ func (s *systemAttach) try(ep Endpoint) (*control.Conn, string) {
 			method = control.AuthCookie
 		}
 		if _, err := control.ReadCookie(cookieFile); err != nil {
+			if errors.Is(err, fs.ErrPermission) {
+				err = fmt.Errorf("%w (the cookie belongs to tor's group: join it, e.g. sudo adduser $USER debian-tor, and log in again)", err)
+			}
 			s.fail(ep, method, fmt.Errorf("cookie not readable: %w", err))
 		} else {
 			plans = append(plans, plan{method, []control.AuthOption{control.WithCookieFile(cookieFile)}})

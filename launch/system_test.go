@@ -143,6 +143,12 @@ func TestSystemListsEveryAttempt(t *testing.T) {
 			t.Errorf("error lacks %q: %s", want, msg)
 		}
 	}
+	// Each address once: the dial error names it, nothing repeats it.
+	for _, addr := range []string{missing, closed} {
+		if n := strings.Count(msg, addr); n != 1 {
+			t.Errorf("%s appears %d times in: %s", addr, n, msg)
+		}
+	}
 	t.Log(err)
 }
 

@@ -39,7 +39,19 @@ func Find(path string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("%w (tried %s); install tor or set %s", ErrNotFound, strings.Join(tried, ", "), EnvTor)
+	return "", fmt.Errorf("%w (tried %s); install it (%s) or set %s to its path", ErrNotFound, strings.Join(tried, ", "), installHint(), EnvTor)
+}
+
+// installHint says how to install or upgrade tor on this system.
+func installHint() string {
+	switch runtime.GOOS {
+	case "darwin":
+		return "brew install tor"
+	case "windows":
+		return "the Tor Expert Bundle from https://www.torproject.org/download/tor/"
+	default:
+		return "sudo apt-get install tor on Debian and Ubuntu, or your system's package manager"
+	}
 }
 
 func lookExplicit(path, from string) (string, error) {

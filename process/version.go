@@ -98,7 +98,7 @@ func (v Version) Compare(w Version) int {
 // [MinVersion].
 func CheckVersion(v Version) error {
 	if min := MinVersion(); v.Compare(min) < 0 {
-		return fmt.Errorf("%w: found tor %s, gotorcon needs %s or newer", ErrTooOld, v, min)
+		return fmt.Errorf("%w: found tor %s, gotorcon needs %s or newer; upgrade it (%s)", ErrTooOld, v, min, installHint())
 	}
 	return nil
 }
@@ -123,7 +123,10 @@ func ReadVersion(ctx context.Context, path string) (Version, error) {
 	}
 	key := versionKey{path, fi.Size(), fi.ModTime()}
 	if v, ok := versionCache.Load(key); ok {
-		return v.(Version), CheckVersion(v.(Version))
+		if err := CheckVersion(v.(Version)); err != nil {
+			return v.(Version), fmt.Errorf("process: %s: %w", path, err)
+		}
+		return v.(Version), nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
