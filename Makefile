@@ -21,15 +21,15 @@ NETNS = $(CURDIR)/.ci/netns
 
 all: test
 
-## tor: install tor (Debian) when it is missing.
+## tor: install tor and its GeoIP databases (Debian) when they are missing.
 tor:
-	@if command -v tor >/dev/null 2>&1 && command -v tor-gencert >/dev/null 2>&1; then \
+	@if command -v tor >/dev/null 2>&1 && command -v tor-gencert >/dev/null 2>&1 && [ -f /usr/share/tor/geoip ]; then \
 		tor --version | head -n 1; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		echo "installing tor with apt-get"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tor >/dev/null && tor --version | head -n 1; \
+		echo "installing tor and tor-geoipdb with apt-get"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tor tor-geoipdb >/dev/null && tor --version | head -n 1; \
 	else \
-		echo "tor is not installed. Install it with:  sudo apt-get update && sudo apt-get install -y tor" >&2; \
+		echo "tor (with tor-geoipdb) is not installed. Install it with:  sudo apt-get update && sudo apt-get install -y tor tor-geoipdb" >&2; \
 		exit 1; \
 	fi
 
