@@ -21,9 +21,10 @@
 // a tor runs on it: a second concurrent run of the same program gets an
 // error matching process.ErrDataDirInUse (set Options.DataDir or
 // Options.Ephemeral for it). Options.Ephemeral uses a throw-away directory
-// instead, removed by Close; so does every Start under `go test`
-// (testing.Testing) that names no DataDir, and a Start on a machine without
-// a user configuration directory.
+// instead, removed by Close; so does every Start that names no DataDir
+// under `go test` (testing.Testing), on a private test network (Network
+// set: its state would be of no use to the next network), or on a machine
+// without a user configuration directory.
 //
 // The packages below do the work and can be used on their own:
 // control (the control protocol), process and launch (running tor),
@@ -79,7 +80,8 @@ type Options struct {
 	// tortest.Network.ClientTorrc); nil means the public Tor network.
 	Network *config.Torrc
 	// DataDir is tor's data directory, kept after Close. When empty it is
-	// the program's own directory (see the package documentation).
+	// the program's own directory (see the package documentation), or a
+	// temporary one with Network set or under go test.
 	DataDir string
 	// Ephemeral gives tor a throw-away data directory, removed by Close:
 	// nothing is kept between runs (new guards every time).
@@ -107,7 +109,8 @@ type Options struct {
 	Progress func(*control.Bootstrap)
 	// Warning, when set, receives each of tor's warnings and errors (its
 	// [warn] and [err] log lines; a system tor's bootstrap problems) and
-	// gotorcon's own, as one line of text. It must not block.
+	// gotorcon's own, as one line of text. It is called from another
+	// goroutine than Progress, and must not block.
 	Warning func(msg string)
 	// Logger, when set, receives tor's log lines and gotorcon's messages.
 	Logger *slog.Logger
@@ -218,7 +221,7 @@ func pickDataDir(opts *Options, underTest bool) (string, error) {
 		}
 		return opts.DataDir, nil
 	}
-	if opts.Ephemeral || underTest {
+	if opts.Ephemeral || opts.Network != nil || underTest {
 		return "", nil
 	}
 	base, err := os.UserConfigDir()

@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/gotorcon/tor/config"
 )
 
 // TestDataDirDefault checks where a private tor keeps its state: the
@@ -31,6 +33,10 @@ func TestDataDirDefault(t *testing.T) {
 	got, err = pickDataDir(&Options{Ephemeral: true}, false)
 	require.NoError(t, err)
 	assert.Empty(t, got)
+
+	got, err = pickDataDir(&Options{Network: new(config.Torrc)}, false)
+	require.NoError(t, err)
+	assert.Empty(t, got, "a test network's state is of no use later")
 
 	got, err = pickDataDir(&Options{DataDir: "/x/y"}, false)
 	require.NoError(t, err)
