@@ -14,5 +14,5 @@
 // CONF_CHANGED. Changes are staged and sent by [TorConfig.Apply] as one
 // atomic SETCONF; [TorConfig.Reset] is RESETCONF, and [TorConfig.Save] is
 // SAVECONF, refused unless tor runs from a torrc this package wrote
-// ([WriteOwnedTorrc], [IsOwnedTorrc]).
+// ([WriteOwnedTorrc]; [SaveOptions].AllowUnowned overrides).
 package config

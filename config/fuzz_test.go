@@ -13,11 +13,11 @@ func FuzzValue(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		for _, typ := range []Type{TypeBoolean, TypeAutoBool, TypeInteger, TypeFloat, TypeTimeInterval,
-			TypeTimeMsecInterval, TypeDataSize, TypeTime, TypeCommaList, TypeRouterList, TypeLineList, "Unknown"} {
-			v := NewValue("X", typ, s)
+		for _, typ := range []Type{typeBoolean, typeAutoBool, typeInteger, typeFloat, typeTimeInterval,
+			typeTimeMsecInterval, typeDataSize, typeTime, typeCommaList, typeRouterList, typeLineList, "Unknown"} {
+			v := newValue("X", typ, s)
 			v.Bool()
-			v.AutoBool()
+			v.autoBool()
 			v.Int()
 			v.Uint()
 			v.Float()
@@ -28,7 +28,7 @@ func FuzzValue(f *testing.F) {
 				t.Fatalf("%s %q: negative duration %v", typ, s, d)
 			}
 			if n, err := v.DataSize(); err == nil {
-				if w, err := NewValue("X", TypeDataSize, v.normalized()[0]).DataSize(); typ == TypeDataSize && (err != nil || w != n) {
+				if w, err := newValue("X", typeDataSize, v.normalized()[0]).DataSize(); typ == typeDataSize && (err != nil || w != n) {
 					t.Fatalf("%q: %d, normalised %d (%v)", s, n, w, err)
 				}
 			}

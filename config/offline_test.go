@@ -2,6 +2,7 @@ package config
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -31,7 +32,7 @@ func TestOfflineBuild(t *testing.T) {
 	assert.ErrorIs(t, c.AddHiddenService(HiddenService{Dir: "/hs1"}), ErrInvalidOption, "same dir twice")
 
 	assert.Equal(t, []string{"9050", "unix:/run/socks"}, c.Get("SocksPort").Lines())
-	assert.Equal(t, TypeDependent, c.Get("SocksPort").Type)
+	assert.Equal(t, typeDependent, c.Get("SocksPort").Type)
 	assert.Equal(t, []Option{{"SocksPort", "9050"}, {"SocksPort", "unix:/run/socks"}, {"__SocksPort", "9999"}}, c.GroupLines("SocksPortLines"))
 	assert.Equal(t, 3, len(c.Get("Log").Lines()))
 	d, err := c.Get("MaxCircuitDirtiness").Duration()
@@ -92,7 +93,7 @@ func TestOfflineBuild(t *testing.T) {
 	assert.ErrorIs(t, c.Save(ctx, SaveOptions{}), ErrOffline)
 	assert.ErrorIs(t, c.Reload(ctx), ErrOffline)
 	require.NoError(t, c.Close())
-	assert.ErrorIs(t, c.Set("ConnLimit", "1"), ErrClosed)
+	assert.ErrorIs(t, c.Set("ConnLimit", "1"), net.ErrClosed)
 }
 
 func TestOfflineRefusals(t *testing.T) {

@@ -26,8 +26,8 @@ import (
 // elsewhere does not count. Only a process that can write in the torrc's
 // directory can create one, the same process that could edit the torrc.
 
-// OwnedSuffix is appended to a torrc's path to name its ownership sidecar.
-const OwnedSuffix = ".gotorcon"
+// ownedSuffix is appended to a torrc's path to name its ownership sidecar.
+const ownedSuffix = ".gotorcon"
 
 const ownedHeader = "# This torrc was written by github.com/gotorcon/tor, which may rewrite it with SAVECONF.\n"
 
@@ -37,35 +37,35 @@ const ownedHeader = "# This torrc was written by github.com/gotorcon/tor, which 
 var ErrNotOurTorrc = errors.New("config: tor's torrc was not written by this library")
 
 // WriteOwnedTorrc writes t to path (mode 0600) and marks the file as ours
-// (see MarkOwned), so that a TorConfig may later Save into it. Launchers
+// (see markOwned), so that a TorConfig may later Save into it. Launchers
 // write the torrc of a tor they start with it.
 func WriteOwnedTorrc(path string, t *Torrc) error {
 	if err := t.WriteFile(path); err != nil {
 		return err
 	}
-	return MarkOwned(path)
+	return markOwned(path)
 }
 
-// MarkOwned records that the torrc at path belongs to this library by
-// writing the sidecar file path+OwnedSuffix (mode 0600). The torrc itself
+// markOwned records that the torrc at path belongs to this library by
+// writing the sidecar file path+ownedSuffix (mode 0600). The torrc itself
 // need not exist yet (tor started with --ignore-missing-torrc creates it
 // on SAVECONF).
-func MarkOwned(path string) error {
+func markOwned(path string) error {
 	abs, err := canonicalPath(path)
 	if err != nil {
 		return fmt.Errorf("config: mark %s as owned: %w", path, err)
 	}
 	body := ownedHeader + "torrc " + abs + "\n"
-	if err := os.WriteFile(path+OwnedSuffix, []byte(body), 0o600); err != nil {
+	if err := os.WriteFile(path+ownedSuffix, []byte(body), 0o600); err != nil {
 		return fmt.Errorf("config: mark %s as owned: %w", path, err)
 	}
 	return nil
 }
 
-// IsOwnedTorrc reports whether the torrc at path was written by this
+// isOwnedTorrc reports whether the torrc at path was written by this
 // library: its sidecar exists, is a regular file that neither group nor
 // others may write, and names this very path. A missing sidecar is not an error (false, nil).
-func IsOwnedTorrc(path string) (bool, error) {
+func isOwnedTorrc(path string) (bool, error) {
 	if path == "" {
 		return false, nil
 	}
@@ -73,7 +73,7 @@ func IsOwnedTorrc(path string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	side := path + OwnedSuffix
+	side := path + ownedSuffix
 	st, err := os.Lstat(side)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil

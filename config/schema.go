@@ -15,7 +15,7 @@ import (
 type OptionInfo struct {
 	// Name is tor's canonical spelling.
 	Name string
-	// Type is the option's type (TypeUnknown when only the name is known,
+	// Type is the option's type (typeUnknown when only the name is known,
 	// as with tor --list-torrc-options).
 	Type Type
 	// Group is the Virtual option whose ordered list this option is part of
@@ -54,16 +54,16 @@ var builtinNames string
 // a TorConfig built offline; the names a particular tor binary accepts
 // come from SchemaFromBinary.
 func BuiltinSchema() *Schema {
-	s, err := ParseConfigNames(builtinNames)
+	s, err := parseConfigNames(builtinNames)
 	if err != nil {
 		panic("config: bad builtin schema: " + err.Error())
 	}
 	return s
 }
 
-// ParseConfigNames parses the value of GETINFO config/names: one
+// parseConfigNames parses the value of GETINFO config/names: one
 // "Name Type [doc]" line per option.
-func ParseConfigNames(text string) (*Schema, error) {
+func parseConfigNames(text string) (*Schema, error) {
 	s := &Schema{byLower: map[string]*OptionInfo{}, typed: true}
 	for n, line := range strings.Split(text, "\n") {
 		line = strings.TrimRight(line, "\r")
@@ -100,7 +100,7 @@ func (s *Schema) add(o *OptionInfo) {
 // Virtual option is treated as a multi-valued option of its own.
 func (s *Schema) linkGroups() {
 	for _, o := range s.byLower {
-		if o.Type == TypeDependent {
+		if o.Type == typeDependent {
 			o.Group = s.groupFor(o.Name)
 		}
 	}
@@ -108,22 +108,22 @@ func (s *Schema) linkGroups() {
 
 func (s *Schema) groupFor(name string) string {
 	if strings.HasPrefix(strings.ToLower(name), "hiddenservice") {
-		if g, ok := s.byLower["hiddenserviceoptions"]; ok && g.Type == TypeVirtual {
+		if g, ok := s.byLower["hiddenserviceoptions"]; ok && g.Type == typeVirtual {
 			return g.Name
 		}
 	}
 	base := strings.TrimPrefix(name, "__")
-	if g, ok := s.byLower[strings.ToLower(base+"Lines")]; ok && g.Type == TypeVirtual {
+	if g, ok := s.byLower[strings.ToLower(base+"Lines")]; ok && g.Type == typeVirtual {
 		return g.Name
 	}
 	return ""
 }
 
-// ParseDefaults reads the value of GETINFO config/defaults ("Name Value"
+// parseDefaults reads the value of GETINFO config/defaults ("Name Value"
 // lines; tor 0.4.9 quotes every value as a C string, older tors do not)
 // into the schema's defaults. A multi-valued option has several lines.
 // Options tor lists that the schema lacks are added with an unknown type.
-func (s *Schema) ParseDefaults(text string) error {
+func (s *Schema) parseDefaults(text string) error {
 	defs := map[string][]string{}
 	var order []string
 	for n, line := range strings.Split(text, "\n") {
@@ -158,7 +158,7 @@ func (s *Schema) ParseDefaults(text string) error {
 			o = &OptionInfo{Name: name}
 			s.add(o)
 		}
-		o.Default = NewValue(o.Name, o.Type, defs[strings.ToLower(name)]...)
+		o.Default = newValue(o.Name, o.Type, defs[strings.ToLower(name)]...)
 	}
 	return nil
 }
@@ -174,9 +174,6 @@ func (s *Schema) Lookup(name string) (*OptionInfo, bool) {
 
 // Names returns every option name in tor's order.
 func (s *Schema) Names() []string { return append([]string(nil), s.order...) }
-
-// Len returns the number of options.
-func (s *Schema) Len() int { return len(s.order) }
 
 // Members returns the options of the given Virtual group, in tor's order.
 func (s *Schema) Members(group string) []string {
@@ -199,7 +196,7 @@ func (s *Schema) CheckNames(names ...string) error {
 	var bad []string
 	seen := map[string]bool{}
 	for _, n := range names {
-		if o, ok := s.Lookup(n); (!ok || o.Type == TypeVirtual) && !seen[strings.ToLower(n)] {
+		if o, ok := s.Lookup(n); (!ok || o.Type == typeVirtual) && !seen[strings.ToLower(n)] {
 			seen[strings.ToLower(n)] = true
 			bad = append(bad, n+s.suggest(n))
 		}
@@ -210,8 +207,8 @@ func (s *Schema) CheckNames(names ...string) error {
 	return fmt.Errorf("%w: %s", ErrUnknownOption, strings.Join(bad, ", "))
 }
 
-// CheckTorrc reports every option of t the schema does not know.
-func (s *Schema) CheckTorrc(t *Torrc) error { return s.CheckNames(t.Keys()...) }
+// checkTorrc reports every option of t the schema does not know.
+func (s *Schema) checkTorrc(t *Torrc) error { return s.CheckNames(t.Keys()...) }
 
 // suggest returns " (did you mean X?)" for the closest known name.
 func (s *Schema) suggest(name string) string {
@@ -304,9 +301,9 @@ func parseOptionList(out []byte) (*Schema, error) {
 	// The Virtual groups are not torrc options, so the binary does not list
 	// them; take them from the builtin schema to link the groups.
 	for _, n := range builtin.order {
-		if b, _ := builtin.Lookup(n); b.Type == TypeVirtual {
+		if b, _ := builtin.Lookup(n); b.Type == typeVirtual {
 			if _, ok := s.Lookup(n); !ok {
-				s.add(&OptionInfo{Name: b.Name, Type: TypeVirtual})
+				s.add(&OptionInfo{Name: b.Name, Type: typeVirtual})
 			}
 		}
 	}

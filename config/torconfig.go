@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -65,8 +66,8 @@ var (
 	// ErrOffline is returned by operations that need a running tor when
 	// the TorConfig was built offline.
 	ErrOffline = errors.New("config: offline TorConfig has no tor to talk to")
-	// ErrClosed is returned by operations on a closed TorConfig.
-	ErrClosed = errors.New("config: TorConfig is closed")
+	// errClosed is returned by operations on a closed TorConfig.
+	errClosed = fmt.Errorf("config: TorConfig is closed: %w", net.ErrClosed)
 	// ErrUnapplied is returned by Save while changes are staged: SAVECONF
 	// writes what tor has, so staged changes would silently be left out.
 	ErrUnapplied = errors.New("config: staged changes are not applied yet")
@@ -106,7 +107,7 @@ func (e *ApplyError) Unwrap() error { return e.Err }
 // New returns an empty offline TorConfig that builds a torrc. It knows the
 // options of tor 0.4.9 (BuiltinSchema) for types and groups, but accepts
 // names it does not know; check the result against the binary that will
-// run it with SchemaFromBinary and Schema.CheckTorrc, or use
+// run it with SchemaFromBinary and Schema.checkTorrc, or use
 // NewWithSchema.
 func New() *TorConfig {
 	return newConfig(BuiltinSchema(), false)
@@ -174,11 +175,11 @@ func Load(ctx context.Context, conn *control.Conn, opts *LoadOptions) (*TorConfi
 	if err != nil {
 		return fail(fmt.Errorf("config: read option names and defaults: %w", err))
 	}
-	schema, err := ParseConfigNames(info["config/names"])
+	schema, err := parseConfigNames(info["config/names"])
 	if err != nil {
 		return fail(err)
 	}
-	if err := schema.ParseDefaults(info["config/defaults"]); err != nil {
+	if err := schema.parseDefaults(info["config/defaults"]); err != nil {
 		return fail(err)
 	}
 	c := newConfig(schema, true)
@@ -204,7 +205,7 @@ func (s *Schema) fetchKeys() []string {
 	for _, n := range s.order {
 		o := s.byLower[strings.ToLower(n)]
 		switch {
-		case o.Type == TypeObsolete, o.Group != "":
+		case o.Type == typeObsolete, o.Group != "":
 			continue
 		}
 		keys = append(keys, o.Name)
@@ -302,7 +303,7 @@ func (c *TorConfig) slotOf(name string) (key, slotName string, group bool, info 
 	switch {
 	case !ok:
 		return strings.ToLower(name), name, false, nil
-	case info.Type == TypeVirtual:
+	case info.Type == typeVirtual:
 		return strings.ToLower(info.Name), info.Name, true, info
 	case info.Group != "":
 		return strings.ToLower(info.Group), info.Group, true, info
@@ -386,7 +387,7 @@ func (c *TorConfig) Get(name string) Value {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	key, _, group, info := c.slotOf(name)
-	member := group && info != nil && info.Type != TypeVirtual
+	member := group && info != nil && info.Type != typeVirtual
 	return c.valueOf(c.effectiveLocked(key), name, info, member)
 }
 
@@ -396,7 +397,7 @@ func (c *TorConfig) Current(name string) Value {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	key, _, group, info := c.slotOf(name)
-	member := group && info != nil && info.Type != TypeVirtual
+	member := group && info != nil && info.Type != typeVirtual
 	return c.valueOf(c.cur[key], name, info, member)
 }
 
@@ -461,7 +462,7 @@ const hsGroup = "HiddenServiceOptions"
 
 func (c *TorConfig) checkOpen() error {
 	if c.closed {
-		return ErrClosed
+		return errClosed
 	}
 	return nil
 }
@@ -495,10 +496,10 @@ func (c *TorConfig) setLocked(name string, values []string) error {
 	}
 	if info != nil {
 		name = info.Name
-		if info.Type == TypeVirtual && len(values) > 0 {
+		if info.Type == typeVirtual && len(values) > 0 {
 			return fmt.Errorf("%w: %s is a virtual option: set its members (%s)", ErrInvalidOption, name, strings.Join(c.schema.Members(name), ", "))
 		}
-		if len(values) > 1 && !info.MultiValued() && info.Type != TypeUnknown {
+		if len(values) > 1 && !info.MultiValued() && info.Type != typeUnknown {
 			return fmt.Errorf("%w: %s (%s) takes one value, got %d", ErrInvalidOption, name, info.Type, len(values))
 		}
 	}
@@ -509,7 +510,7 @@ func (c *TorConfig) setLocked(name string, values []string) error {
 	}
 	var s *slot
 	switch {
-	case info != nil && info.Type == TypeVirtual:
+	case info != nil && info.Type == typeVirtual:
 		s = &slot{name: slotName, group: true} // clearing the whole group
 	case group:
 		base := c.effectiveLocked(key)
@@ -534,7 +535,7 @@ func (c *TorConfig) setLocked(name string, values []string) error {
 func (c *TorConfig) Append(name string, values ...string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if info, ok := c.schema.Lookup(name); ok && (info.Type == TypeVirtual || info.Type != TypeUnknown && !info.MultiValued()) {
+	if info, ok := c.schema.Lookup(name); ok && (info.Type == typeVirtual || info.Type != typeUnknown && !info.MultiValued()) {
 		return fmt.Errorf("%w: %s (%s) cannot be appended to", ErrInvalidOption, info.Name, info.Type)
 	}
 	return c.setLocked(name, append(c.valueOfLocked(name).Lines(), values...))
@@ -542,7 +543,7 @@ func (c *TorConfig) Append(name string, values ...string) error {
 
 func (c *TorConfig) valueOfLocked(name string) Value {
 	key, _, group, info := c.slotOf(name)
-	member := group && info != nil && info.Type != TypeVirtual
+	member := group && info != nil && info.Type != typeVirtual
 	return c.valueOf(c.effectiveLocked(key), name, info, member)
 }
 
@@ -553,7 +554,7 @@ func (c *TorConfig) valueOfLocked(name string) Value {
 func (c *TorConfig) Clear(name string) error { return c.Set(name) }
 
 // SetBool stages a Boolean option.
-func (c *TorConfig) SetBool(name string, b bool) error { return c.Set(name, FormatBool(b)) }
+func (c *TorConfig) SetBool(name string, b bool) error { return c.Set(name, formatBool(b)) }
 
 // SetInt stages an Integer or SignedInteger option.
 func (c *TorConfig) SetInt(name string, n int64) error {
@@ -563,10 +564,10 @@ func (c *TorConfig) SetInt(name string, n int64) error {
 // SetDuration stages a TimeInterval option (whole seconds) or a
 // TimeMsecInterval option (whole milliseconds).
 func (c *TorConfig) SetDuration(name string, d time.Duration) error {
-	if info, ok := c.schema.Lookup(name); ok && info.Type == TypeTimeMsecInterval {
-		return c.Set(name, FormatMsecDuration(d))
+	if info, ok := c.schema.Lookup(name); ok && info.Type == typeTimeMsecInterval {
+		return c.Set(name, formatMsecDuration(d))
 	}
-	return c.Set(name, FormatDuration(d))
+	return c.Set(name, formatDuration(d))
 }
 
 // SetDataSize stages a DataSize option in bytes.
@@ -909,7 +910,7 @@ type SaveOptions struct {
 	// uses %include (GETINFO config-can-saveconf is 0).
 	Force bool
 	// AllowUnowned saves even when tor's torrc was not written by this
-	// library (see IsOwnedTorrc): tor then overwrites somebody else's file,
+	// library (see isOwnedTorrc): tor then overwrites somebody else's file,
 	// such as /etc/tor/torrc, renaming the old one to torrc.orig.1. Only
 	// for callers who know that this is what they want.
 	AllowUnowned bool
@@ -941,12 +942,12 @@ func (c *TorConfig) Save(ctx context.Context, opts SaveOptions) error {
 	}
 	path := info["config-file"]
 	if !opts.AllowUnowned {
-		owned, err := IsOwnedTorrc(path)
+		owned, err := isOwnedTorrc(path)
 		if err != nil {
 			return fmt.Errorf("config: check whether %s is ours: %w", path, err)
 		}
 		if !owned {
-			return fmt.Errorf("%w: tor would overwrite %s (no %s sidecar); pass SaveOptions{AllowUnowned: true} to overwrite it anyway", ErrNotOurTorrc, path, OwnedSuffix)
+			return fmt.Errorf("%w: tor would overwrite %s (no %s sidecar); pass SaveOptions{AllowUnowned: true} to overwrite it anyway", ErrNotOurTorrc, path, ownedSuffix)
 		}
 	}
 	if info["config-can-saveconf"] == "0" && !opts.Force {

@@ -10,44 +10,49 @@ import (
 	"time"
 )
 
-// Type is the type of a tor option as GETINFO config/names reports it
-// ("Boolean", "TimeInterval", "LineList", ...). Tor may add types; an
-// unknown type is kept as its name and its values are read as strings.
+// Type is the type of a tor option as GETINFO config/names reports it.
+// Tor 0.4.9 has Boolean ("0" or "1"), Boolean+Auto ("0", "1" or "auto"),
+// Integer, SignedInteger, Float, TimeInterval, TimeMsecInterval, DataSize,
+// String, Filename, Time, CommaList, RouterList, LineList (one value per
+// line), Dependent (a member of an ordered group such as HiddenServicePort
+// in HiddenServiceOptions), Virtual (such a group as a whole) and
+// Obsolete. Tor may add types; an unknown type is kept as its name and its
+// values are read as strings.
 type Type string
 
 // The option types of tor 0.4.9 (tor's src/lib/confmgt/type_defs.c).
 const (
-	TypeUnknown          Type = ""
-	TypeBoolean          Type = "Boolean"          // "0" or "1"
-	TypeAutoBool         Type = "Boolean+Auto"     // "0", "1" or "auto"
-	TypeInteger          Type = "Integer"          // non-negative (some are 64-bit)
-	TypeSignedInteger    Type = "SignedInteger"    // may be negative
-	TypeFloat            Type = "Float"            // tor prints "%f"
-	TypeTimeInterval     Type = "TimeInterval"     // seconds, or "N unit"
-	TypeTimeMsecInterval Type = "TimeMsecInterval" // milliseconds, or "N unit"
-	TypeDataSize         Type = "DataSize"         // bytes, or "N unit"
-	TypeString           Type = "String"
-	TypeFilename         Type = "Filename"
-	TypeTime             Type = "Time" // "YYYY-MM-DD HH:MM:SS" (UTC)
-	TypeCommaList        Type = "CommaList"
-	TypeRouterList       Type = "RouterList" // comma-separated relays, countries, addresses
-	TypeLineList         Type = "LineList"   // multi-valued: one value per line
-	// TypeDependent is one member of a group of options that tor keeps in
+	typeUnknown          Type = ""
+	typeBoolean          Type = "Boolean"          // "0" or "1"
+	typeAutoBool         Type = "Boolean+Auto"     // "0", "1" or "auto"
+	typeInteger          Type = "Integer"          // non-negative (some are 64-bit)
+	typeSignedInteger    Type = "SignedInteger"    // may be negative
+	typeFloat            Type = "Float"            // tor prints "%f"
+	typeTimeInterval     Type = "TimeInterval"     // seconds, or "N unit"
+	typeTimeMsecInterval Type = "TimeMsecInterval" // milliseconds, or "N unit"
+	typeDataSize         Type = "DataSize"         // bytes, or "N unit"
+	typeString           Type = "String"
+	typeFilename         Type = "Filename"
+	typeTime             Type = "Time" // "YYYY-MM-DD HH:MM:SS" (UTC)
+	typeCommaList        Type = "CommaList"
+	typeRouterList       Type = "RouterList" // comma-separated relays, countries, addresses
+	typeLineList         Type = "LineList"   // multi-valued: one value per line
+	// typeDependent is one member of a group of options that tor keeps in
 	// one ordered list, such as HiddenServicePort (group
 	// HiddenServiceOptions) or SocksPort (group SocksPortLines). Older tors
 	// spell it "Dependant".
-	TypeDependent Type = "Dependent"
-	// TypeVirtual names such a group as a whole; it can be read and
+	typeDependent Type = "Dependent"
+	// typeVirtual names such a group as a whole; it can be read and
 	// cleared but not assigned.
-	TypeVirtual  Type = "Virtual"
-	TypeObsolete Type = "Obsolete"
+	typeVirtual  Type = "Virtual"
+	typeObsolete Type = "Obsolete"
 )
 
 // normalizeType maps old spellings to the current ones.
 func normalizeType(s string) Type {
 	switch s {
 	case "Dependant":
-		return TypeDependent
+		return typeDependent
 	}
 	return Type(s)
 }
@@ -55,29 +60,29 @@ func normalizeType(s string) Type {
 // MultiValued reports whether an option of this type can have several
 // lines (LineList, Dependent, Virtual).
 func (t Type) MultiValued() bool {
-	return t == TypeLineList || t == TypeDependent || t == TypeVirtual
+	return t == typeLineList || t == typeDependent || t == typeVirtual
 }
 
 // ErrType is returned (wrapped) when a value cannot be read as the
 // requested type.
 var ErrType = errors.New("config: value has the wrong type")
 
-// AutoBool is the value of a Boolean+Auto option.
-type AutoBool int
+// autoBool is the value of a Boolean+Auto option.
+type autoBool int
 
 // The values of a Boolean+Auto option.
 const (
-	Auto  AutoBool = -1
-	False AutoBool = 0
-	True  AutoBool = 1
+	autoAuto  autoBool = -1
+	autoFalse autoBool = 0
+	autoTrue  autoBool = 1
 )
 
 // String returns the value as tor spells it: "0", "1" or "auto".
-func (a AutoBool) String() string {
+func (a autoBool) String() string {
 	switch a {
-	case Auto:
+	case autoAuto:
 		return "auto"
-	case True:
+	case autoTrue:
 		return "1"
 	}
 	return "0"
@@ -92,13 +97,13 @@ func (a AutoBool) String() string {
 type Value struct {
 	// Name is the option name (tor's canonical spelling when known).
 	Name string
-	// Type is the option's type; TypeUnknown when tor did not say.
+	// Type is the option's type; typeUnknown when tor did not say.
 	Type  Type
 	lines []string
 }
 
-// NewValue returns a Value holding the given lines (none: unset).
-func NewValue(name string, typ Type, lines ...string) Value {
+// newValue returns a Value holding the given lines (none: unset).
+func newValue(name string, typ Type, lines ...string) Value {
 	var l []string
 	if len(lines) > 0 {
 		l = append([]string(nil), lines...)
@@ -158,21 +163,21 @@ func (v Value) Bool() (bool, error) {
 	return false, v.typeErr("a Boolean (0 or 1)", s, nil)
 }
 
-// AutoBool reads a Boolean+Auto ("0", "1" or "auto").
-func (v Value) AutoBool() (AutoBool, error) {
+// autoBool reads a Boolean+Auto ("0", "1" or "auto").
+func (v Value) autoBool() (autoBool, error) {
 	s, err := v.last()
 	if err != nil {
-		return False, err
+		return autoFalse, err
 	}
 	switch strings.ToLower(s) {
 	case "0":
-		return False, nil
+		return autoFalse, nil
 	case "1":
-		return True, nil
+		return autoTrue, nil
 	case "auto":
-		return Auto, nil
+		return autoAuto, nil
 	}
-	return False, v.typeErr("a Boolean+Auto (0, 1 or auto)", s, nil)
+	return autoFalse, v.typeErr("a Boolean+Auto (0, 1 or auto)", s, nil)
 }
 
 // Int reads an Integer or SignedInteger.
@@ -226,7 +231,7 @@ func (v Value) Duration() (time.Duration, error) {
 		return 0, err
 	}
 	table, unitLen := timeUnits, time.Second
-	if v.Type == TypeTimeMsecInterval {
+	if v.Type == typeTimeMsecInterval {
 		table, unitLen = msecUnits, time.Millisecond
 	}
 	n, perr := parseUnits(s, table)
@@ -270,7 +275,7 @@ func (v Value) Time() (time.Time, error) {
 // RouterList (blank items and spaces around items dropped, as tor does),
 // or the lines of any other option. An unset option gives nil.
 func (v Value) List() []string {
-	if v.Type == TypeCommaList || v.Type == TypeRouterList {
+	if v.Type == typeCommaList || v.Type == typeRouterList {
 		var items []string
 		for _, line := range v.lines {
 			for _, it := range strings.Split(line, ",") {
@@ -297,17 +302,17 @@ func (v Value) normalized() []string {
 		return v.lines
 	}
 	switch v.Type {
-	case TypeTimeInterval, TypeTimeMsecInterval:
+	case typeTimeInterval, typeTimeMsecInterval:
 		return conv(func() (string, error) { d, err := v.Duration(); return strconv.FormatInt(int64(d), 10), err })
-	case TypeDataSize:
+	case typeDataSize:
 		return conv(func() (string, error) { n, err := v.DataSize(); return strconv.FormatUint(n, 10), err })
-	case TypeFloat:
+	case typeFloat:
 		return conv(func() (string, error) { f, err := v.Float(); return strconv.FormatFloat(f, 'g', -1, 64), err })
-	case TypeInteger, TypeSignedInteger:
+	case typeInteger, typeSignedInteger:
 		return conv(func() (string, error) { n, err := v.Int(); return strconv.FormatInt(n, 10), err })
-	case TypeAutoBool:
-		return conv(func() (string, error) { a, err := v.AutoBool(); return a.String(), err })
-	case TypeCommaList, TypeRouterList:
+	case typeAutoBool:
+		return conv(func() (string, error) { a, err := v.autoBool(); return a.String(), err })
+	case typeCommaList, typeRouterList:
 		return []string{strings.Join(v.List(), ",")}
 	}
 	return v.lines
@@ -388,20 +393,20 @@ func parseUnits(s string, table []unit) (uint64, error) {
 	return uint64(f), nil
 }
 
-// FormatDuration formats d for a TimeInterval option ("N seconds"), the
+// formatDuration formats d for a TimeInterval option ("N seconds"), the
 // form tor accepts in SETCONF and torrc files. Sub-second parts are
-// dropped; use FormatMsecDuration for TimeMsecInterval options.
-func FormatDuration(d time.Duration) string {
+// dropped; use formatMsecDuration for TimeMsecInterval options.
+func formatDuration(d time.Duration) string {
 	return strconv.FormatInt(int64(d/time.Second), 10) + " seconds"
 }
 
-// FormatMsecDuration formats d for a TimeMsecInterval option ("N msec").
-func FormatMsecDuration(d time.Duration) string {
+// formatMsecDuration formats d for a TimeMsecInterval option ("N msec").
+func formatMsecDuration(d time.Duration) string {
 	return strconv.FormatInt(int64(d/time.Millisecond), 10) + " msec"
 }
 
-// FormatBool formats b for a Boolean option ("0" or "1").
-func FormatBool(b bool) string {
+// formatBool formats b for a Boolean option ("0" or "1").
+func formatBool(b bool) string {
 	if b {
 		return "1"
 	}

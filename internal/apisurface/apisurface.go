@@ -1,13 +1,13 @@
 // Package apisurface counts a module's exported identifiers, so that the
 // size of the public API can be measured before and after a change.
 //
-// The counting rule: in every non-test, non-internal package, each
-// package-level exported func, type, var and const (one per name, so a
-// const block of five names counts five), each exported method (of any
-// type, exported or not: an exported method of an unexported type is still
-// reachable through an interface or a returned value), and each exported
-// field of an exported struct type (embedded fields counted by their type
-// name). Generated and main packages are skipped.
+// The counting rule, what go doc lists: in every non-test package outside
+// internal/ and examples/, each package-level exported func, type, var and
+// const (one per name, so a const block of five names counts five), each
+// exported method of an exported type, and each exported field of an
+// exported struct type (embedded fields counted by their type name).
+// Methods of interfaces and of unexported types are not counted; main
+// packages are skipped.
 package apisurface
 
 import (
@@ -62,7 +62,7 @@ func countPackage(pkg *ast.Package) int {
 		for _, decl := range f.Decls {
 			switch d := decl.(type) {
 			case *ast.FuncDecl:
-				if d.Name.IsExported() {
+				if d.Name.IsExported() && (d.Recv == nil || exportedRecv(d.Recv)) {
 					n++
 				}
 			case *ast.GenDecl:
@@ -88,6 +88,22 @@ func countPackage(pkg *ast.Package) int {
 		}
 	}
 	return n
+}
+
+// exportedRecv reports whether a method's receiver type is exported.
+func exportedRecv(fl *ast.FieldList) bool {
+	t := fl.List[0].Type
+	if s, ok := t.(*ast.StarExpr); ok {
+		t = s.X
+	}
+	switch x := t.(type) {
+	case *ast.IndexExpr: // generic receiver
+		t = x.X
+	case *ast.IndexListExpr:
+		t = x.X
+	}
+	id, ok := t.(*ast.Ident)
+	return ok && id.IsExported()
 }
 
 func exportedFields(st *ast.StructType) int {
