@@ -206,7 +206,7 @@ func Start(ctx context.Context, opts *Options) (*Tor, error) {
 		return nil, fmt.Errorf("tor: unknown Mode %d", opts.Mode)
 	}
 	t := &Tor{t: lt}
-	t.transport = (&onion.Dialer{}).Transport()
+	t.transport = (&onion.Dialer{}).HTTPClient().Transport.(*http.Transport).Clone()
 	t.transport.DialContext = t.Dial
 	return t, nil
 }

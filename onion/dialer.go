@@ -182,13 +182,8 @@ func (d *Dialer) do(ctx context.Context, cmd byte, dst socksAddr) (net.Conn, soc
 	return c, bound, nil
 }
 
-// Transport returns an *http.Transport that makes every connection
-// through d. It never uses a proxy from the environment (HTTP_PROXY,
-// HTTPS_PROXY, NO_PROXY are ignored: a proxy there would bypass tor), and
-// it never resolves host names locally: they go to tor as they are.
-// Timeouts are sized for tor, where a first connection to an onion
-// service takes seconds.
-func (d *Dialer) Transport() *http.Transport {
+// transport returns the *http.Transport of HTTPClient.
+func (d *Dialer) transport() *http.Transport {
 	return &http.Transport{
 		Proxy:                 nil,
 		DialContext:           d.DialContext,
@@ -200,9 +195,14 @@ func (d *Dialer) Transport() *http.Transport {
 	}
 }
 
-// HTTPClient returns an *http.Client that makes every request through d
-// (see Transport). Give it a Timeout, or requests a context deadline, as
-// needed; a dial is bounded by the request's context.
+// HTTPClient returns an *http.Client that makes every request through d.
+// Its Transport (an *http.Transport, to clone and adjust if needed) never
+// uses a proxy from the environment (HTTP_PROXY, HTTPS_PROXY, NO_PROXY are
+// ignored: a proxy there would bypass tor), and never resolves host names
+// locally: they go to tor as they are. Timeouts are sized for tor, where a
+// first connection to an onion service takes seconds. Give the client a
+// Timeout, or requests a context deadline, as needed; a dial is bounded by
+// the request's context.
 func (d *Dialer) HTTPClient() *http.Client {
-	return &http.Client{Transport: d.Transport()}
+	return &http.Client{Transport: d.transport()}
 }

@@ -7,11 +7,11 @@
 // checksum and a version byte (rend-spec-v3 §6). EncodeAddress and
 // ParseAddress convert both ways and check the checksum, version and key;
 // errors match ErrInvalidAddress. A service's identity Key is held the way
-// tor holds it, as a 64-byte expanded ed25519 key; it is made from a new
-// random key (GenerateKey), a crypto/ed25519 private key (NewKey), tor's
-// expanded key (NewKeyFromExpanded, ParseKeyBlob) or tor's key file
-// (ReadSecretKeyFile, ReadServiceDir), and written back in each of those
-// forms.
+// tor holds it, as a 64-byte expanded ed25519 key. There are four ways to
+// get one: a new random key (GenerateKey), a crypto/ed25519 private key
+// (NewKey), the key ADD_ONION returned (ParseKeyBlob, written back by
+// Key.Blob), or tor's own service directory (ReadServiceDir, written back
+// by WriteServiceDir).
 //
 // # Services
 //

@@ -40,14 +40,14 @@ func TestTorServiceDirVector(t *testing.T) {
 
 	pubFile, err := os.ReadFile(filepath.Join(torDir, PublicKeyFile))
 	require.NoError(t, err)
-	assert.Equal(t, pubFile, MarshalPublicKeyFile(k.Public()), "public key file byte for byte")
-	pub, err := ParsePublicKeyFile(pubFile)
+	assert.Equal(t, pubFile, marshalPublicKeyFile(k.Public()), "public key file byte for byte")
+	pub, err := parsePublicKeyFile(pubFile)
 	require.NoError(t, err)
 	assert.Equal(t, ed25519.PublicKey(pub), k.Public())
 
 	secFile, err := os.ReadFile(filepath.Join(torDir, SecretKeyFile))
 	require.NoError(t, err)
-	assert.Equal(t, secFile, k.MarshalSecretKeyFile(), "secret key file byte for byte")
+	assert.Equal(t, secFile, k.marshalSecretKeyFile(), "secret key file byte for byte")
 	assert.Len(t, secFile, 96)
 
 	// Writing the key back reproduces tor's three files exactly.
@@ -102,7 +102,7 @@ func TestNewKeyRFC8032(t *testing.T) {
 	assert.Equal(t, "25njqamcweflpvkl73j4szahhihoc4xt3ktcgjnpaingr5yhkenl5sid", EncodeAddress(pub))
 
 	// The expanded key is SHA-512(seed), clamped.
-	exp := k.Expanded()
+	exp := k.exp[:]
 	assert.Equal(t, byte(0), exp[0]&7)
 	assert.Equal(t, byte(64), exp[31]&0xC0)
 }
@@ -116,13 +116,13 @@ func TestNewKeyMatchesStdlibPublicKey(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, priv.Public(), k.Public())
 		// Round trips through every stored form.
-		k2, err := NewKeyFromExpanded(k.Expanded())
+		k2, err := newKeyFromExpanded(k.exp[:])
 		require.NoError(t, err)
 		require.True(t, k.Equal(k2))
 		k3, err := ParseKeyBlob(k.Blob())
 		require.NoError(t, err)
 		require.True(t, k.Equal(k3))
-		k4, err := ParseSecretKeyFile(k.MarshalSecretKeyFile())
+		k4, err := parseSecretKeyFile(k.marshalSecretKeyFile())
 		require.NoError(t, err)
 		require.True(t, k.Equal(k4))
 		pk, err := ParseAddress(k.Hostname())
@@ -153,7 +153,7 @@ func TestGenerateKey(t *testing.T) {
 func TestKeyErrors(t *testing.T) {
 	priv := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, 32))
 
-	_, err := NewKeyFromExpanded(priv)
+	_, err := newKeyFromExpanded(priv)
 	assert.ErrorIs(t, err, ErrInvalidKey)
 	assert.ErrorContains(t, err, "crypto/ed25519 private key")
 
@@ -161,14 +161,14 @@ func TestKeyErrors(t *testing.T) {
 	seed := bytes.Repeat([]byte{9}, 32)
 	seed[0] &= 248
 	seed[31] = seed[31]&127 | 64
-	_, err = NewKeyFromExpanded(ed25519.NewKeyFromSeed(seed))
+	_, err = newKeyFromExpanded(ed25519.NewKeyFromSeed(seed))
 	assert.ErrorContains(t, err, "crypto/ed25519 private key")
 
-	_, err = NewKeyFromExpanded(make([]byte, 63))
+	_, err = newKeyFromExpanded(make([]byte, 63))
 	assert.ErrorIs(t, err, ErrInvalidKey)
 	unclamped := make([]byte, 64)
 	unclamped[0] = 1
-	_, err = NewKeyFromExpanded(unclamped)
+	_, err = newKeyFromExpanded(unclamped)
 	assert.ErrorIs(t, err, ErrInvalidKey)
 	assert.ErrorContains(t, err, "clamped")
 
@@ -191,18 +191,18 @@ func TestKeyErrors(t *testing.T) {
 
 	k, err := NewKey(priv)
 	require.NoError(t, err)
-	file := k.MarshalSecretKeyFile()
-	_, err = ParseSecretKeyFile(file[:95])
+	file := k.marshalSecretKeyFile()
+	_, err = parseSecretKeyFile(file[:95])
 	assert.ErrorIs(t, err, ErrInvalidKey)
 	wrong := bytes.Clone(file)
 	copy(wrong, "== ed25519v1-public: type0 ==")
-	_, err = ParseSecretKeyFile(wrong)
+	_, err = parseSecretKeyFile(wrong)
 	assert.ErrorIs(t, err, ErrInvalidKey)
-	_, err = ParsePublicKeyFile(file[:64])
+	_, err = parsePublicKeyFile(file[:64])
 	assert.ErrorIs(t, err, ErrInvalidKey)
-	pubFile := MarshalPublicKeyFile(k.Public())
+	pubFile := marshalPublicKeyFile(k.Public())
 	pubFile[0] = 'x'
-	_, err = ParsePublicKeyFile(pubFile)
+	_, err = parsePublicKeyFile(pubFile)
 	assert.ErrorIs(t, err, ErrInvalidKey)
 
 	assert.True(t, (*Key)(nil).Equal(nil))
@@ -222,14 +222,14 @@ func TestReadServiceDirMismatch(t *testing.T) {
 
 	dir = t.TempDir()
 	require.NoError(t, WriteServiceDir(dir, k1))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, PublicKeyFile), MarshalPublicKeyFile(k2.Public()), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, PublicKeyFile), marshalPublicKeyFile(k2.Public()), 0o600))
 	_, err = ReadServiceDir(dir)
 	assert.ErrorIs(t, err, ErrInvalidKey)
 	assert.ErrorContains(t, err, PublicKeyFile)
 
 	// Only the secret key is required.
 	dir = t.TempDir()
-	require.NoError(t, k1.WriteSecretKeyFile(filepath.Join(dir, SecretKeyFile)))
+	require.NoError(t, k1.writeSecretKeyFile(filepath.Join(dir, SecretKeyFile)))
 	k, err := ReadServiceDir(dir)
 	require.NoError(t, err)
 	assert.True(t, k.Equal(k1))
@@ -252,10 +252,10 @@ func TestKeyNeverPrintsSecret(t *testing.T) {
 	require.NoError(t, err)
 	secrets := []string{
 		k.BlobData(),
-		hex.EncodeToString(k.Expanded()),
-		strings.ToUpper(hex.EncodeToString(k.Expanded()[:8])),
-		strings.Trim(fmt.Sprint(k.Expanded()[:8]), "[]"),
-		strings.Trim(fmt.Sprint(k.Expanded()[32:40]), "[]"),
+		hex.EncodeToString(k.exp[:]),
+		strings.ToUpper(hex.EncodeToString(k.exp[:][:8])),
+		strings.Trim(fmt.Sprint(k.exp[:][:8]), "[]"),
+		strings.Trim(fmt.Sprint(k.exp[:][32:40]), "[]"),
 	}
 	var logs bytes.Buffer
 	slog.New(slog.NewJSONHandler(&logs, nil)).Info("key", "key", k)

@@ -32,33 +32,33 @@ func header(tag string) []byte {
 	return h
 }
 
-// MarshalSecretKeyFile returns the contents of tor's hs_ed25519_secret_key
+// marshalSecretKeyFile returns the contents of tor's hs_ed25519_secret_key
 // file for k: the 32-byte header "== ed25519v1-secret: type0 ==" (padded
 // with NULs) followed by the 64-byte expanded key, 96 bytes in all.
-func (k *Key) MarshalSecretKeyFile() []byte {
+func (k *Key) marshalSecretKeyFile() []byte {
 	return append(header(secretKeyTag), k.exp[:]...)
 }
 
-// ParseSecretKeyFile parses the contents of tor's hs_ed25519_secret_key.
-func ParseSecretKeyFile(b []byte) (*Key, error) {
-	if len(b) != headerSize+ExpandedKeySize {
-		return nil, fmt.Errorf("%w: %s is %d bytes, want %d", ErrInvalidKey, SecretKeyFile, len(b), headerSize+ExpandedKeySize)
+// parseSecretKeyFile parses the contents of tor's hs_ed25519_secret_key.
+func parseSecretKeyFile(b []byte) (*Key, error) {
+	if len(b) != headerSize+expandedKeySize {
+		return nil, fmt.Errorf("%w: %s is %d bytes, want %d", ErrInvalidKey, SecretKeyFile, len(b), headerSize+expandedKeySize)
 	}
 	if !bytes.Equal(b[:headerSize], header(secretKeyTag)) {
 		return nil, fmt.Errorf("%w: %s does not start with %q", ErrInvalidKey, SecretKeyFile, secretKeyTag)
 	}
-	return NewKeyFromExpanded(b[headerSize:])
+	return newKeyFromExpanded(b[headerSize:])
 }
 
-// MarshalPublicKeyFile returns the contents of tor's hs_ed25519_public_key
+// marshalPublicKeyFile returns the contents of tor's hs_ed25519_public_key
 // file: the header "== ed25519v1-public: type0 ==" padded to 32 bytes, then
 // the public key.
-func MarshalPublicKeyFile(pub ed25519.PublicKey) []byte {
+func marshalPublicKeyFile(pub ed25519.PublicKey) []byte {
 	return append(header(publicKeyTag), pub...)
 }
 
-// ParsePublicKeyFile parses the contents of tor's hs_ed25519_public_key.
-func ParsePublicKeyFile(b []byte) (ed25519.PublicKey, error) {
+// parsePublicKeyFile parses the contents of tor's hs_ed25519_public_key.
+func parsePublicKeyFile(b []byte) (ed25519.PublicKey, error) {
 	if len(b) != headerSize+ed25519.PublicKeySize {
 		return nil, fmt.Errorf("%w: %s is %d bytes, want %d", ErrInvalidKey, PublicKeyFile, len(b), headerSize+ed25519.PublicKeySize)
 	}
@@ -68,26 +68,26 @@ func ParsePublicKeyFile(b []byte) (ed25519.PublicKey, error) {
 	return bytes.Clone(b[headerSize:]), nil
 }
 
-// ReadSecretKeyFile reads tor's hs_ed25519_secret_key file.
-func ReadSecretKeyFile(path string) (*Key, error) {
+// readSecretKeyFile reads tor's hs_ed25519_secret_key file.
+func readSecretKeyFile(path string) (*Key, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
 	defer clear(b)
-	k, err := ParseSecretKeyFile(b)
+	k, err := parseSecretKeyFile(b)
 	if err != nil {
 		return nil, fmt.Errorf("%w (%s)", err, path)
 	}
 	return k, nil
 }
 
-// WriteSecretKeyFile writes k to path in the format of tor's
+// writeSecretKeyFile writes k to path in the format of tor's
 // hs_ed25519_secret_key, readable by the owner only (mode 0600). The file
 // is written under a temporary name and renamed, so a reader never sees
 // half a key.
-func (k *Key) WriteSecretKeyFile(path string) error {
-	b := k.MarshalSecretKeyFile()
+func (k *Key) writeSecretKeyFile(path string) error {
+	b := k.marshalSecretKeyFile()
 	defer clear(b)
 	return writeFileAtomic(path, b, 0o600)
 }
@@ -102,10 +102,10 @@ func WriteServiceDir(dir string, k *Key) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	if err := k.WriteSecretKeyFile(filepath.Join(dir, SecretKeyFile)); err != nil {
+	if err := k.writeSecretKeyFile(filepath.Join(dir, SecretKeyFile)); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, PublicKeyFile), MarshalPublicKeyFile(k.pub[:]), 0o600); err != nil {
+	if err := writeFileAtomic(filepath.Join(dir, PublicKeyFile), marshalPublicKeyFile(k.pub[:]), 0o600); err != nil {
 		return err
 	}
 	return writeFileAtomic(filepath.Join(dir, HostnameFile), []byte(k.Hostname()+"\n"), 0o600)
@@ -115,12 +115,12 @@ func WriteServiceDir(dir string, k *Key) error {
 // HiddenServiceDir). The public key file and the hostname, when present,
 // must agree with the secret key; an error says which one does not.
 func ReadServiceDir(dir string) (*Key, error) {
-	k, err := ReadSecretKeyFile(filepath.Join(dir, SecretKeyFile))
+	k, err := readSecretKeyFile(filepath.Join(dir, SecretKeyFile))
 	if err != nil {
 		return nil, err
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, PublicKeyFile)); err == nil {
-		pub, err := ParsePublicKeyFile(b)
+		pub, err := parsePublicKeyFile(b)
 		if err != nil {
 			return nil, fmt.Errorf("%w (%s)", err, dir)
 		}
