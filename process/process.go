@@ -25,9 +25,9 @@ const (
 	// tor answers in tens of milliseconds on an idle machine; several tors
 	// starting at once on a small machine take seconds.
 	DefaultStartTimeout = time.Minute
-	// DefaultGracePeriod is how long Close waits for tor to exit cleanly
+	// defaultGracePeriod is how long Close waits for tor to exit cleanly
 	// after SIGTERM before it kills it (tor needs about 2 s).
-	DefaultGracePeriod = 5 * time.Second
+	defaultGracePeriod = 5 * time.Second
 	// ownerExitWait is how long Close waits after closing the owning
 	// connection (tor exits ~30 ms later) before it sends SIGTERM.
 	ownerExitWait = time.Second
@@ -123,11 +123,8 @@ type Options struct {
 	// context's deadline applies too.
 	StartTimeout time.Duration
 	// GracePeriod is how long Close lets tor exit after SIGTERM before
-	// SIGKILL (DefaultGracePeriod when zero).
+	// SIGKILL (5 s when zero).
 	GracePeriod time.Duration
-	// LastLines is how many of tor's output lines Process.LastLines keeps
-	// (100 when zero).
-	LastLines int
 }
 
 // Process is a running tor started by [Start]. Its methods are safe for
@@ -199,12 +196,12 @@ func Start(ctx context.Context, opts Options) (*Process, error) {
 
 	p := &Process{
 		logger: logger,
-		out:    newOutput(opts.LastLines, opts.Output, opts.Logger),
+		out:    newOutput(0, opts.Output, opts.Logger),
 		grace:  opts.GracePeriod,
 		done:   make(chan struct{}),
 	}
 	if p.grace <= 0 {
-		p.grace = DefaultGracePeriod
+		p.grace = defaultGracePeriod
 	}
 	dir, err := newPrivateDir(opts.TempDir)
 	if err != nil {
@@ -390,18 +387,18 @@ func (p *Process) connect(ctx context.Context, raw net.Conn) error {
 	}
 	for _, k := range []string{"version", "net/listeners/control"} {
 		if _, ok := info[k]; !ok {
-			return fail(fmt.Errorf("%w: GETINFO reply lacks %s", ErrProtocol, k))
+			return fail(fmt.Errorf("%w: GETINFO reply lacks %s", control.ErrProtocol, k))
 		}
 	}
 	if p.version, err = ParseVersion(info["version"]); err != nil {
 		return fail(err)
 	}
-	if err := CheckVersion(p.version); err != nil {
+	if err := checkVersion(p.version); err != nil {
 		return fail(err)
 	}
 	listeners, err := control.SplitQuoted(info["net/listeners/control"])
 	if err != nil {
-		return fail(fmt.Errorf("%w: net/listeners/control: %w", ErrProtocol, err))
+		return fail(fmt.Errorf("%w: net/listeners/control: %w", control.ErrProtocol, err))
 	}
 	for _, l := range listeners {
 		n, a := parseListener(l)
@@ -582,20 +579,6 @@ func (p *Process) Err() error {
 	}
 }
 
-// Wait waits until tor exits or ctx ends. It returns [Process.Err], or the
-// context's error.
-func (p *Process) Wait(ctx context.Context) error {
-	select {
-	case <-p.done:
-		return p.exitErr
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// LastLines returns tor's most recent output lines, oldest first.
-func (p *Process) LastLines() []string { return p.out.last() }
-
 // Close stops tor and removes the temporary directories: it closes the
 // owning connection (tor exits within milliseconds), sends SIGTERM if tor is
 // still running a second later, SIGKILL after the grace period, reaps tor
@@ -651,10 +634,6 @@ func (p *Process) waitDone(d time.Duration) bool {
 // when it printed none, its last few lines), oldest first; the warning
 // about running as root is left out.
 func (p *Process) Warnings() []string { return p.out.problemLines() }
-
-// ErrProtocol is matched by errors caused by a control connection that
-// does not speak the control protocol (it is control.ErrProtocol).
-var ErrProtocol = control.ErrProtocol
 
 // truncate shortens s to n bytes, marking the cut.
 func truncate(s string, n int) string {

@@ -171,7 +171,7 @@ func TestExitOnOwnerClose(t *testing.T) {
 	p.Control().Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	err = p.Wait(ctx)
+	err = waitExit(ctx, p)
 	t.Logf("tor exited %v after its owning connection closed", time.Since(start))
 	if !errors.Is(err, ErrExited) {
 		t.Fatalf("Wait = %v, want ErrExited", err)
@@ -192,11 +192,11 @@ func TestKilledTorReportsExit(t *testing.T) {
 	syscall.Kill(p.Pid(), syscall.SIGKILL)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	err = p.Wait(ctx)
+	err = waitExit(ctx, p)
 	if !errors.Is(err, ErrExited) || !strings.Contains(err.Error(), "killed") {
 		t.Fatalf("Wait = %v, want ErrExited by a signal", err)
 	}
-	if len(p.LastLines()) == 0 {
+	if len(p.out.last()) == 0 {
 		t.Error("no output lines recorded")
 	}
 	if err := p.Close(); err != nil {
@@ -341,7 +341,7 @@ func TestTakeOwnershipWithoutDescriptor(t *testing.T) {
 	// TAKEOWNERSHIP: tor exits when this connection closes.
 	start := time.Now()
 	p.Control().Close()
-	if err := p.Wait(ctx); !errors.Is(err, ErrExited) {
+	if err := waitExit(ctx, p); !errors.Is(err, ErrExited) {
 		t.Fatalf("Wait = %v", err)
 	}
 	t.Logf("tor exited %v after the TAKEOWNERSHIP connection closed", time.Since(start))
@@ -470,7 +470,7 @@ func TestFakeTorFailures(t *testing.T) {
 			name:     "garbage on the control connection",
 			version:  okVersion,
 			body:     `eval "printf 'HTTP/1.0 400 Bad Request\r\n\r\n' >&$owning"; exec sleep 600`,
-			want:     []error{ErrProtocol},
+			want:     []error{control.ErrProtocol},
 			wantText: "HTTP/1.0",
 			maxTime:  3 * time.Second,
 		},
@@ -594,9 +594,20 @@ func TestGeoIPInstalled(t *testing.T) {
 	if err := p.Control().SetConf(ctx, control.ConfEntry{Key: "ExcludeNodes", Value: "{ru}"}, control.ConfEntry{Key: "StrictNodes", Value: "1"}); err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range p.LastLines() {
+	for _, l := range p.out.last() {
 		if strings.Contains(l, "is not recognized") {
 			t.Errorf("tor did not recognize a country: %s", l)
 		}
+	}
+}
+
+// waitExit waits until tor exits or ctx ends, and returns p.Err or the
+// context's error.
+func waitExit(ctx context.Context, p *Process) error {
+	select {
+	case <-p.Done():
+		return p.Err()
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }

@@ -57,11 +57,11 @@ func TestParseVersion(t *testing.T) {
 		}
 	}
 	old, _ := ParseVersion("0.4.4.9")
-	if err := CheckVersion(old); !errors.Is(err, ErrTooOld) {
-		t.Errorf("CheckVersion(0.4.4.9) = %v", err)
+	if err := checkVersion(old); !errors.Is(err, ErrTooOld) {
+		t.Errorf("checkVersion(0.4.4.9) = %v", err)
 	}
-	if err := CheckVersion(MinVersion()); err != nil {
-		t.Errorf("CheckVersion(MinVersion) = %v", err)
+	if err := checkVersion(MinVersion()); err != nil {
+		t.Errorf("checkVersion(MinVersion) = %v", err)
 	}
 }
 

@@ -94,9 +94,9 @@ func (v Version) Compare(w Version) int {
 	return strings.Compare(v.Status, w.Status)
 }
 
-// CheckVersion returns an error matching [ErrTooOld] when v is older than
+// checkVersion returns an error matching [ErrTooOld] when v is older than
 // [MinVersion].
-func CheckVersion(v Version) error {
+func checkVersion(v Version) error {
 	if min := MinVersion(); v.Compare(min) < 0 {
 		return fmt.Errorf("%w: found tor %s, gotorcon needs %s or newer; upgrade it (%s)", ErrTooOld, v, min, installHint())
 	}
@@ -123,7 +123,7 @@ func ReadVersion(ctx context.Context, path string) (Version, error) {
 	}
 	key := versionKey{path, fi.Size(), fi.ModTime()}
 	if v, ok := versionCache.Load(key); ok {
-		if err := CheckVersion(v.(Version)); err != nil {
+		if err := checkVersion(v.(Version)); err != nil {
 			return v.(Version), fmt.Errorf("process: %s: %w", path, err)
 		}
 		return v.(Version), nil
@@ -147,7 +147,7 @@ func ReadVersion(ctx context.Context, path string) (Version, error) {
 		return Version{}, fmt.Errorf("process: %s --version: %w", path, perr)
 	}
 	versionCache.Store(key, v)
-	if err := CheckVersion(v); err != nil {
+	if err := checkVersion(v); err != nil {
 		return v, fmt.Errorf("process: %s: %w", path, err)
 	}
 	return v, nil

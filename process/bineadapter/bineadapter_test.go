@@ -72,7 +72,7 @@ func TestCmdCreatorFunc(t *testing.T) {
 	if r := getinfo(t, p.Control(), "version"); !strings.HasPrefix(r, "0.4.") {
 		t.Errorf("GETINFO version: %q", r)
 	}
-	if len(p.LastLines()) == 0 {
+	if len(p.Warnings()) == 0 { // its last lines when it warned of nothing
 		t.Error("tor's output was not captured")
 	}
 	if err := p.Close(); err != nil {
@@ -221,7 +221,11 @@ func TestEmbeddedWithoutControlConn(t *testing.T) {
 	p.Control().Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := p.Wait(ctx); !errors.Is(err, process.ErrExited) {
+	select {
+	case <-p.Done():
+	case <-ctx.Done():
+	}
+	if err := p.Err(); !errors.Is(err, process.ErrExited) {
 		t.Fatalf("tor did not exit when the TAKEOWNERSHIP connection closed: %v", err)
 	}
 	if err := p.Close(); err != nil {
