@@ -87,7 +87,8 @@ type Options struct {
 	// nothing is kept between runs (new guards every time).
 	Ephemeral bool
 	// NoNetwork returns as soon as tor answers, with its network disabled
-	// (private and global tors). EnableNetwork enables it later.
+	// (private and global tors; a system tor is not waited for).
+	// EnableNetwork enables it later.
 	NoNetwork bool
 
 	// Path is the tor binary (default: $GOTORCON_TOR, PATH, the usual
@@ -134,7 +135,8 @@ type Tor struct {
 }
 
 // Start gets a tor as opts say and, unless opts.NoNetwork, waits until it
-// has bootstrapped. The context bounds the whole start; on failure nothing
+// has bootstrapped (for a system tor: until the tor says it has; its
+// network is never changed). The context bounds the whole start; on failure nothing
 // is left running.
 func Start(ctx context.Context, opts *Options) (*Tor, error) {
 	if opts == nil {
@@ -201,6 +203,12 @@ func Start(ctx context.Context, opts *Options) (*Tor, error) {
 		}
 		if lt, err = launch.System(ctx, so); err != nil {
 			return nil, err
+		}
+		if !opts.NoNetwork {
+			if err := lt.WaitBootstrap(ctx); err != nil {
+				lt.Close()
+				return nil, err
+			}
 		}
 	default:
 		return nil, fmt.Errorf("tor: unknown Mode %d", opts.Mode)
@@ -454,9 +462,6 @@ func (t *Tor) Config(ctx context.Context) (*config.TorConfig, error) {
 	}
 	return cfg, nil
 }
-
-// Done is closed when the connection to tor ends (tor exited, or Close).
-func (t *Tor) Done() <-chan struct{} { return t.t.Done() }
 
 // Close stops what Start started: the configuration sync, the HTTP
 // clients' connections and, for a private tor (or the last user of the

@@ -120,7 +120,7 @@ func TestCloseWhileWedged(t *testing.T) {
 	srv := wedgedTor(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	tr, err := tor.Start(ctx, &tor.Options{Mode: tor.System, System: launch.SystemOptions{
+	tr, err := tor.Start(ctx, &tor.Options{Mode: tor.System, NoNetwork: true, System: launch.SystemOptions{
 		Endpoints: []launch.Endpoint{{Network: srv.Network, Address: srv.Addr}},
 	}})
 	require.NoError(t, err)

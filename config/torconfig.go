@@ -351,9 +351,6 @@ func (c *TorConfig) Changed() <-chan struct{} {
 // one).
 func (c *TorConfig) Schema() *Schema { return c.schema }
 
-// Online reports whether the TorConfig mirrors a running tor.
-func (c *TorConfig) Online() bool { return c.conn != nil }
-
 // effectiveLocked returns the slot with staged changes on top.
 func (c *TorConfig) effectiveLocked(key string) *slot {
 	if s, ok := c.staged[key]; ok {

@@ -103,9 +103,6 @@ func (t *Torrc) Has(key string) bool {
 	return ok
 }
 
-// Len returns the number of option lines.
-func (t *Torrc) Len() int { return len(t.opts) }
-
 // Options returns a copy of the option lines in order.
 func (t *Torrc) Options() []Option { return append([]Option(nil), t.opts...) }
 

@@ -29,7 +29,7 @@ func TestTorrcOrderAndSet(t *testing.T) {
 
 	c.Delete("log")
 	assert.False(t, c.Has("Log"))
-	assert.Equal(t, 4, c.Len())
+	assert.Len(t, c.Options(), 4)
 
 	c.Set("New", "x")
 	assert.Equal(t, Option{"New", "x"}, c.Options()[4])
@@ -37,7 +37,7 @@ func TestTorrcOrderAndSet(t *testing.T) {
 	clone := c.Clone()
 	clone.Add("Extra", "y")
 	assert.False(t, c.Has("Extra"))
-	assert.Equal(t, 0, (*Torrc)(nil).Clone().Len())
+	assert.Empty(t, (*Torrc)(nil).Clone().Options())
 }
 
 func TestTorrcMerge(t *testing.T) {

@@ -17,15 +17,14 @@ import (
 var ErrBootstrapTimeout = fmt.Errorf("BootstrapTimeout reached: %w", context.DeadlineExceeded)
 
 // ErrBootstrapStalled is the cause of a bootstrap wait stopped because tor
-// made no progress for Options.StallTimeout (DefaultStallTimeout when
-// zero). The error matches context.DeadlineExceeded too.
+// made no progress for Options.StallTimeout (2 minutes when zero). The error matches context.DeadlineExceeded too.
 var ErrBootstrapStalled = errors.New("no bootstrap progress")
 
-// DefaultStallTimeout is how long a bootstrap may stay at one step before
+// defaultStallTimeout is how long a bootstrap may stay at one step before
 // the wait gives up, when Options.StallTimeout is zero. Tor on a working
 // network moves to its next step within seconds; on a blocked or offline
 // machine it stays at 0–10 % for good.
-const DefaultStallTimeout = 2 * time.Minute
+const defaultStallTimeout = 2 * time.Minute
 
 // BootstrapError reports a bootstrap that did not reach 100 %.
 type BootstrapError struct {
@@ -86,7 +85,7 @@ type bootstrapConfig struct {
 
 func newBootstrapConfig(timeout, stall time.Duration, progress, warning func(*control.Bootstrap)) bootstrapConfig {
 	if stall == 0 {
-		stall = DefaultStallTimeout
+		stall = defaultStallTimeout
 	}
 	return bootstrapConfig{timeout: timeout, stall: stall, progress: progress, warning: warning}
 }

@@ -24,7 +24,7 @@
 // [Options.Progress] and BOOTSTRAP problems that tor recommends to show
 // (RECOMMENDATION=warn) to [Options.Warning]. The context's deadline,
 // [Options.BootstrapTimeout] and the stall detector ([Options.StallTimeout]:
-// no new step for [DefaultStallTimeout], two minutes, unless set) stop the
+// no new step for two minutes, unless set) stop the
 // wait, so that a start on a blocked or offline machine never hangs; the
 // error is a
 // [*BootstrapError] with the last progress reached and tor's last warn/err

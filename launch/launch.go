@@ -46,14 +46,13 @@ type Options struct {
 	// tor answers on its control connection. Tor.EnableNetwork enables it
 	// later.
 	NoNetwork bool
-	// StartTimeout bounds the start of the process (process.
-	// DefaultStartTimeout when zero).
+	// StartTimeout bounds the start of the process (a minute when zero).
 	StartTimeout time.Duration
 	// BootstrapTimeout, when not zero, bounds each bootstrap wait, in
 	// addition to the context's deadline.
 	BootstrapTimeout time.Duration
 	// StallTimeout ends a bootstrap wait in which tor reached no new step
-	// for this long (DefaultStallTimeout when zero; negative: never), so
+	// for this long (2 minutes when zero; negative: never), so
 	// that a start on a blocked or offline machine cannot hang.
 	StallTimeout time.Duration
 	// Progress, when set, is called with each new bootstrap step.

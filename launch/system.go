@@ -55,11 +55,9 @@ type SystemOptions struct {
 	// Logger, when set, receives launch's messages.
 	Logger *slog.Logger
 
-	// WaitBootstrap makes System wait until the tor has bootstrapped. The
-	// network of a system tor is never changed.
-	// BootstrapTimeout, StallTimeout, Progress and Warning are as in
-	// Options.
-	WaitBootstrap    bool
+	// BootstrapTimeout, StallTimeout, Progress and Warning apply to
+	// Tor.WaitBootstrap (System itself does not wait; the network of a
+	// system tor is never changed), as in Options.
 	BootstrapTimeout time.Duration
 	StallTimeout     time.Duration
 	Progress         func(*control.Bootstrap)
@@ -147,12 +145,6 @@ func System(ctx context.Context, opts SystemOptions) (*Tor, error) {
 				logger:     logger,
 				bootstrap:  newBootstrapConfig(opts.BootstrapTimeout, opts.StallTimeout, opts.Progress, opts.Warning),
 				netMu:      new(sync.Mutex),
-			}
-			if opts.WaitBootstrap {
-				if err := t.WaitBootstrap(ctx); err != nil {
-					t.Close()
-					return nil, err
-				}
 			}
 			return t, nil
 		}

@@ -21,10 +21,10 @@ import (
 
 // Default timeouts.
 const (
-	// DefaultStartTimeout bounds Start when Options.StartTimeout is zero.
+	// defaultStartTimeout bounds Start when Options.StartTimeout is zero.
 	// tor answers in tens of milliseconds on an idle machine; several tors
 	// starting at once on a small machine take seconds.
-	DefaultStartTimeout = time.Minute
+	defaultStartTimeout = time.Minute
 	// defaultGracePeriod is how long Close waits for tor to exit cleanly
 	// after SIGTERM before it kills it (tor needs about 2 s).
 	defaultGracePeriod = 5 * time.Second
@@ -119,7 +119,7 @@ type Options struct {
 	Logger *slog.Logger
 	// Creator runs tor; nil runs the binary (see [ExecCreator]).
 	Creator Creator
-	// StartTimeout bounds Start (DefaultStartTimeout when zero); the
+	// StartTimeout bounds Start (a minute when zero); the
 	// context's deadline applies too.
 	StartTimeout time.Duration
 	// GracePeriod is how long Close lets tor exit after SIGTERM before
@@ -169,7 +169,7 @@ func Start(ctx context.Context, opts Options) (*Process, error) {
 	}
 	timeout := opts.StartTimeout
 	if timeout <= 0 {
-		timeout = DefaultStartTimeout
+		timeout = defaultStartTimeout
 	}
 	ctx, cancel := context.WithTimeoutCause(ctx, timeout,
 		fmt.Errorf("%w: no answer within %v (Options.StartTimeout)", ErrStartTimeout, timeout))

@@ -63,8 +63,7 @@ func run(controlAddr, url string, timeout time.Duration, out, status io.Writer) 
 		}
 		opts.Mode = tor.System
 		opts.System = launch.SystemOptions{
-			Endpoints:     []launch.Endpoint{{Network: network, Address: address}},
-			WaitBootstrap: true,
+			Endpoints: []launch.Endpoint{{Network: network, Address: address}},
 		}
 	}
 	t, err := tor.Start(ctx, opts)
