@@ -10,9 +10,9 @@ import (
 	"strings"
 )
 
-// EnvTor is the environment variable that [Find] consults when no explicit
+// envTor is the environment variable that [Find] consults when no explicit
 // path is given: the path (or the name on PATH) of the tor binary to use.
-const EnvTor = "GOTORCON_TOR"
+const envTor = "GOTORCON_TOR"
 
 // ErrNotFound is returned (wrapped) by [Find] when no tor binary is found.
 var ErrNotFound = errors.New("process: tor binary not found")
@@ -26,8 +26,8 @@ func Find(path string) (string, error) {
 	if path != "" {
 		return lookExplicit(path, "Options.Path")
 	}
-	if env := os.Getenv(EnvTor); env != "" {
-		return lookExplicit(env, "$"+EnvTor)
+	if env := os.Getenv(envTor); env != "" {
+		return lookExplicit(env, "$"+envTor)
 	}
 	tried := []string{"tor on PATH"}
 	if p, err := exec.LookPath(torExe()); err == nil {
@@ -39,7 +39,7 @@ func Find(path string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("%w (tried %s); install it (%s) or set %s to its path", ErrNotFound, strings.Join(tried, ", "), installHint(), EnvTor)
+	return "", fmt.Errorf("%w (tried %s); install it (%s) or set %s to its path", ErrNotFound, strings.Join(tried, ", "), installHint(), envTor)
 }
 
 // installHint says how to install or upgrade tor on this system.

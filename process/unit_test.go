@@ -96,15 +96,15 @@ func TestFind(t *testing.T) {
 			t.Errorf("Find(not executable) = %v", err)
 		}
 	}
-	t.Setenv(EnvTor, exe)
+	t.Setenv(envTor, exe)
 	if got, err := Find(""); err != nil || got != exe {
-		t.Errorf("Find with $%s = %q, %v", EnvTor, got, err)
+		t.Errorf("Find with $%s = %q, %v", envTor, got, err)
 	}
-	t.Setenv(EnvTor, filepath.Join(dir, "missing"))
-	if _, err := Find(""); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), EnvTor) {
-		t.Errorf("Find with a bad $%s = %v", EnvTor, err)
+	t.Setenv(envTor, filepath.Join(dir, "missing"))
+	if _, err := Find(""); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), envTor) {
+		t.Errorf("Find with a bad $%s = %v", envTor, err)
 	}
-	t.Setenv(EnvTor, "")
+	t.Setenv(envTor, "")
 	t.Setenv("PATH", dir)
 	os.WriteFile(filepath.Join(dir, torExe()), []byte("#!/bin/sh\n"), 0o755)
 	if got, err := Find(""); err != nil || got != filepath.Join(dir, torExe()) {
