@@ -59,6 +59,16 @@ func TestParseVersion(t *testing.T) {
 	old, _ := ParseVersion("0.4.4.9")
 	if err := checkVersion(old); !errors.Is(err, ErrTooOld) {
 		t.Errorf("checkVersion(0.4.4.9) = %v", err)
+	} else {
+		// The version found, the one needed, and what to do.
+		for _, want := range []string{"found tor 0.4.4.9", "needs 0.4.5.0 or newer", "upgrade it (" + installHint() + ")"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("checkVersion error %q lacks %q", err, want)
+			}
+		}
+	}
+	if runtime.GOOS == "linux" && !strings.Contains(installHint(), "apt-get install tor") {
+		t.Errorf("installHint on linux = %q", installHint())
 	}
 	if err := checkVersion(MinVersion()); err != nil {
 		t.Errorf("checkVersion(MinVersion) = %v", err)
