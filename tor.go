@@ -135,9 +135,11 @@ type Tor struct {
 }
 
 // Start gets a tor as opts say and, unless opts.NoNetwork, waits until it
-// has bootstrapped (for a system tor: until the tor says it has; its
-// network is never changed). The context bounds the whole start; on failure nothing
-// is left running.
+// has bootstrapped (a system tor's network is never changed, only waited
+// for). The context bounds the whole start; on failure nothing is left
+// running. A global tor is shared with the program's other Global starts:
+// the first one's Logger, Warning and Output are the ones that receive
+// its output.
 func Start(ctx context.Context, opts *Options) (*Tor, error) {
 	if opts == nil {
 		opts = &Options{}
