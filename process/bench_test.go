@@ -11,32 +11,48 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gotorcon/tor/config"
 )
 
 // BenchmarkStart measures Start (tor answering on its pre-authenticated
 // owning connection) plus one GETINFO; Close is outside the timer but its
-// time is reported as close-ms.
+// time is reported as close-ms. "geoip" is the default (tor reads its own
+// GeoIP databases), "nogeoip" sets them to /dev/null as tortest does: the
+// ratio is what country rules cost at start.
 func BenchmarkStart(b *testing.B) {
 	needTor(b)
-	ctx := context.Background()
-	var closeTotal time.Duration
-	for b.Loop() {
-		p, err := Start(ctx, Options{Torrc: offline()})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := p.Control().GetInfo(ctx, "version"); err != nil {
-			b.Fatal(err)
-		}
-		b.StopTimer()
-		t := time.Now()
-		if err := p.Close(); err != nil {
-			b.Fatal(err)
-		}
-		closeTotal += time.Since(t)
-		b.StartTimer()
+	for _, bc := range []struct {
+		name  string
+		torrc func() *config.Torrc
+	}{
+		{"geoip", offline},
+		{"nogeoip", func() *config.Torrc {
+			return offline().Add("GeoIPFile", os.DevNull).Add("GeoIPv6File", os.DevNull)
+		}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			ctx := context.Background()
+			var closeTotal time.Duration
+			for b.Loop() {
+				p, err := Start(ctx, Options{Torrc: bc.torrc()})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := p.Control().GetInfo(ctx, "version"); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				t := time.Now()
+				if err := p.Close(); err != nil {
+					b.Fatal(err)
+				}
+				closeTotal += time.Since(t)
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(closeTotal.Milliseconds())/float64(b.N), "close-ms")
+		})
 	}
-	b.ReportMetric(float64(closeTotal.Milliseconds())/float64(b.N), "close-ms")
 }
 
 // BenchmarkRawTor is the floor for BenchmarkStart: the same tor started by
