@@ -113,7 +113,11 @@ func TestOnPrivateNetwork(t *testing.T) {
 		require.True(t, errors.As(err, &be), "%v is a *BootstrapError", err)
 		assert.ErrorIs(t, err, launch.ErrBootstrapStalled)
 		assert.Less(t, took, stall+10*time.Second, "ended by the stall detector")
-		require.NotEmpty(t, be.Lines, "tor's warnings are in the error")
+		// Tor's bootstrap problem (its STATUS_CLIENT warning: the relay
+		// refuses connections) and its last [warn] lines are in the error.
+		require.NotNil(t, be.Problem, "tor's bootstrap warning is in the error")
+		assert.Contains(t, err.Error(), "last problem: Connection refused")
+		require.NotEmpty(t, be.Lines)
 		assert.Contains(t, strings.Join(be.Lines, "\n"), "[warn]")
 		mu.Lock()
 		defer mu.Unlock()
