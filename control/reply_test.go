@@ -115,7 +115,7 @@ func TestReadReplyLongLinesAndCap(t *testing.T) {
 	assert.ErrorIs(t, err, ErrProtocol)
 	// Each reply is measured on its own.
 	small := strings.Repeat("250 OK\r\n", 1000)
-	got, err = readAll(t, small, 100)
+	got, err = readAll(t, small, 8+lineCost) // one line: its bytes and lineCost
 	require.NoError(t, err)
 	assert.Len(t, got, 1000)
 }
