@@ -243,10 +243,11 @@ func commandName(line string) string {
 func (c *Conn) closedErr() error { return &ClosedError{Cause: c.cause} }
 
 // submit checks r's length and sends it: written at once by the calling
-// goroutine when no other write is in progress (a non-blocking write; what
-// the socket does not take is handed to the writer goroutine), otherwise
-// queued for the writer goroutine, which coalesces everything queued into
-// one write. It is the one place every command passes through.
+// goroutine when no other command is being written or awaits its reply (a
+// non-blocking write; what the socket does not take is handed to the writer
+// goroutine), otherwise queued for the writer goroutine, which coalesces
+// everything queued into one write. It is the one place every command
+// passes through.
 func (c *Conn) submit(r *request) error {
 	if r.wire == nil {
 		r.wire = appendCommand(nil, r.line, r.data)
@@ -260,7 +261,11 @@ func (c *Conn) submit(r *request) error {
 		c.mu.Unlock()
 		return err
 	}
-	if c.writing || c.raw == nil {
+	// A caller writes its own command only when nothing else is in flight
+	// (the sequential case, where a hand-over to the writer goroutine
+	// costs most). With commands in flight, the writer goroutine coalesces
+	// them into one write: fewer writes for tor to read.
+	if c.writing || c.raw == nil || len(c.pending) > 0 {
 		c.queue = append(c.queue, r)
 		start := !c.writing
 		c.writing = true
