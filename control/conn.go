@@ -454,8 +454,11 @@ func (c *Conn) readLoop() {
 			return
 		}
 		r := c.pending[0]
-		c.pending[0] = nil
-		c.pending = c.pending[1:]
+		// Pop without giving up the slice's front (c.pending[1:] would make
+		// the next append allocate): commands in flight are few.
+		n := copy(c.pending, c.pending[1:])
+		c.pending[n] = nil
+		c.pending = c.pending[:n]
 		c.mu.Unlock()
 		switch {
 		case r.async || !r.state.CompareAndSwap(stWritten, stReplied):
