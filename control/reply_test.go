@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -204,4 +205,72 @@ func BenchmarkReadReply(b *testing.B) {
 			}
 		})
 	}
+}
+
+// genReader produces a reply without holding it in memory: a data block of
+// n lines of 1 KiB, then "250 OK".
+type genReader struct {
+	state int
+	left  int
+	buf   []byte
+}
+
+var genLine = append(bytes.Repeat([]byte("r"), 1022), '\r', '\n')
+
+func (g *genReader) Read(p []byte) (int, error) {
+	if len(g.buf) == 0 {
+		switch {
+		case g.state == 0:
+			g.buf = []byte("250+ns/all=\r\n")
+			g.state = 1
+		case g.state == 1 && g.left > 0:
+			g.buf = genLine
+			g.left--
+		case g.state == 1:
+			g.buf = []byte(".\r\n250 OK\r\n")
+			g.state = 2
+		default:
+			return 0, io.EOF
+		}
+	}
+	n := copy(p, g.buf)
+	g.buf = g.buf[n:]
+	return n, nil
+}
+
+// TestReplyMemory: reading a reply costs about its size, not a multiple:
+// the bytes allocated to read a 15 MiB reply (and to refuse a larger
+// one at a 16 MiB cap) stay under 2.2× the reply (the buffer doubles, so
+// everything it ever allocated sums to about 2×), and what the reply keeps
+// is one buffer of at most the cap.
+func TestReplyMemory(t *testing.T) {
+	const max = 16 << 20
+	measure := func(lines int) (uint64, *Reply, error) {
+		runtime.GC()
+		var a, b runtime.MemStats
+		runtime.ReadMemStats(&a)
+		rep, err := newReplyReader(&genReader{left: lines}, max).ReadReply()
+		runtime.ReadMemStats(&b)
+		return b.TotalAlloc - a.TotalAlloc, rep, err
+	}
+	size := 15 << 20
+	alloc, rep, err := measure(size >> 10)
+	require.NoError(t, err)
+	require.Equal(t, (size>>10)*1023-1, len(rep.Lines[0].Data)) // 1022 bytes a line, joined by "\n"
+	t.Logf("15 MiB reply: %d MiB allocated (%.2f×)", alloc>>20, float64(alloc)/float64(size))
+	assert.Less(t, float64(alloc), 2.3*float64(size))
+
+	alloc, _, err = measure(64 << 10) // a hostile 64 MiB reply
+	require.ErrorIs(t, err, ErrProtocol)
+	t.Logf("64 MiB reply refused at a 16 MiB cap: %d MiB allocated (%.2f× the cap)", alloc>>20, float64(alloc)/float64(max))
+	assert.Less(t, float64(alloc), 2.3*float64(max))
+
+	// Many tiny lines are charged their in-memory cost, not their bytes.
+	var b strings.Builder
+	for b.Len() < 1<<20 {
+		b.WriteString("250-\r\n")
+	}
+	b.WriteString("250 OK\r\n")
+	_, err = newReplyReader(strings.NewReader(b.String()), 1<<20).ReadReply()
+	assert.ErrorIs(t, err, ErrProtocol, "1 MiB of empty lines takes far more than 1 MiB as Lines")
 }
