@@ -49,11 +49,13 @@ func TestEveryCommandIsMeasured(t *testing.T) {
 	pad := func(prefix string, n int) string { return strings.Repeat("a", n-len(prefix)) }
 	over := MaxCommandLength + 1
 	calls := map[string]func(n int) error{
-		"Request":  func(n int) error { _, err := c.Request(ctx, "GETINFO "+pad("GETINFO ", n)); return err },
-		"GetInfo":  func(n int) error { _, err := c.GetInfo(ctx, pad("GETINFO ", n)); return err },
-		"GetConf":  func(n int) error { _, err := c.GetConf(ctx, pad("GETCONF ", n)); return err },
-		"SetConf":  func(n int) error { return c.SetConf(ctx, ConfEntry{Key: "ContactInfo", Value: pad(`SETCONF ContactInfo=""`, n)}) },
-		"Signal":   func(n int) error { return c.Signal(ctx, pad("SIGNAL ", n)) },
+		"Request": func(n int) error { _, err := c.Request(ctx, "GETINFO "+pad("GETINFO ", n)); return err },
+		"GetInfo": func(n int) error { _, err := c.GetInfo(ctx, pad("GETINFO ", n)); return err },
+		"GetConf": func(n int) error { _, err := c.GetConf(ctx, pad("GETCONF ", n)); return err },
+		"SetConf": func(n int) error {
+			return c.SetConf(ctx, ConfEntry{Key: "ContactInfo", Value: pad(`SETCONF ContactInfo=""`, n)})
+		},
+		"Signal": func(n int) error { return c.Signal(ctx, pad("SIGNAL ", n)) },
 		"SetEvents": func(n int) error {
 			return c.SetEvents(ctx, pad("SETEVENTS ", n))
 		},
