@@ -146,8 +146,15 @@ func parseConfLine(text string) (ConfEntry, error) {
 // GetConf returns the values of the given options (control-spec §3.3), in
 // order: one entry per value, so a multi-valued option (Log,
 // HiddenServicePort, ...) gives several entries, and an unset option gives
-// one entry with Unset set. Option names are case-insensitive; the reply
-// uses tor's canonical spelling. Quoted values are decoded to their bytes.
+// one entry with Unset set. Option names are case-insensitive.
+//
+// Entries carry tor's canonical spelling, not the caller's: tor answers
+// "GETCONF socksport" with "SocksPort=...". They are not re-keyed to the
+// names asked for because answers do not map one-to-one to them: a
+// multi-valued option answers several lines, the virtual
+// HiddenServiceOptions answers HiddenServiceDir, HiddenServicePort, ...
+// lines, and CONF_CHANGED events and SETCONF use the canonical names too.
+// Compare names with strings.EqualFold. Quoted values are decoded to their bytes.
 // An unknown option fails the whole request with ErrUnrecognizedEntity.
 // (Tor may print an empty list option as "Key=", an empty value rather than
 // Unset: tor bug #18263.)
