@@ -76,7 +76,7 @@ test: tor
 ## DisableNetwork 1): a raw client, gotorcon and bine v0.2.0 side by side,
 ## printed as a table with ratios (control/benchtable_test.go).
 bench: tor
-	cd control && $(NETNS) $(GO) test -count=1 -run '^TestBenchTable$$' -timeout 20m . -benchtable
+	cd control && $(NETNS) $(GO) test -count=1 -run '^TestBenchTable$$' -timeout 20m -benchtable
 
 ## bench-go: every package's Go benchmarks.
 bench-go: tor
@@ -85,7 +85,7 @@ bench-go: tor
 ## stress: the control fault tests at full size (1,000,000 events with a
 ## stalled subscriber, 10,000 cancellations on a real tor, Close races).
 stress: tor
-	cd control && $(NETNS) $(GO) test -count=1 -race -v -run '^TestFault' -timeout 30m . -stress
+	cd control && $(NETNS) $(GO) test -count=1 -race -v -run '^TestFault' -timeout 30m -stress
 
 demo: tor
 	$(GO) mod download
