@@ -51,14 +51,18 @@ func (c *Conn) GetInfo(ctx context.Context, keys ...string) (map[string]string, 
 		if l.HasData() {
 			v = l.Data
 		}
-		// The reply is a view of a reused buffer: keep the caller's key
-		// string (tor echoes keys exactly) and a copy of the value.
+		// A small reply is a view of a reused buffer: keep the caller's key
+		// string (tor echoes keys exactly) and a copy of the value. A big
+		// one is the reply's own memory, kept without a copy.
 		if i := slices.Index(keys, k); i >= 0 {
 			k = keys[i]
-		} else {
+		} else if !r.ownsReply {
 			k = strings.Clone(k)
 		}
-		m[k] = strings.Clone(v)
+		if !r.ownsReply {
+			v = strings.Clone(v)
+		}
+		m[k] = v
 	}
 	return m, nil
 }
@@ -109,6 +113,9 @@ func (c *Conn) GetInfoValue(ctx context.Context, key string) (string, error) {
 		if ok && k == key {
 			if l.HasData() {
 				v = l.Data
+			}
+			if r.ownsReply {
+				return v, nil
 			}
 			return strings.Clone(v), nil
 		}

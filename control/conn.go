@@ -189,6 +189,9 @@ type request struct {
 	pooled bool
 	rb     replyBuf
 	rep    Reply
+	// ownsReply is set when reply is not a view of rb but memory of its
+	// own that the caller may keep (a big reply).
+	ownsReply bool
 	// async requests have no waiter; late is called with their reply.
 	async bool
 	// late is called (on the reader goroutine; it must not block) with the
@@ -215,7 +218,7 @@ func getRequest(cmd string) *request {
 // putRequest returns r to the pool. Only a request whose reply was
 // delivered to its waiter may be put back: nothing else refers to it then.
 func putRequest(r *request) {
-	r.reply, r.err, r.rep.Lines = nil, nil, nil
+	r.reply, r.err, r.rep.Lines, r.ownsReply = nil, nil, nil, false
 	r.rb.release()
 	if cap(r.wire) > 4096 {
 		r.wire = nil
@@ -336,7 +339,7 @@ func (r *request) wait(ctx context.Context) (*Reply, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
-	if !r.reply.OK() && r.pooled {
+	if !r.reply.OK() && r.pooled && !r.ownsReply {
 		// An error keeps the reply's lines: give it its own copy.
 		r.reply = r.rb.reply()
 	}
@@ -468,11 +471,14 @@ func (c *Conn) readLoop() {
 			} else if !r.async {
 				c.log.Debug("control: dropped reply of cancelled command", "command", r.cmd, "code", c.scratch.offs[len(c.scratch.offs)-1].code)
 			}
-		case r.pooled:
+		case r.pooled && len(c.scratch.b) < bigReply:
 			// Hand the buffer over instead of copying the reply.
 			c.scratch, r.rb = r.rb, c.scratch
 			r.rep.Lines = r.rb.view()
 			r.reply = &r.rep
+		case r.pooled:
+			// A big reply is handed out as is (no copy) and owned.
+			r.reply, r.ownsReply = c.scratch.reply(), true
 		default:
 			r.reply = c.scratch.reply()
 		}

@@ -52,13 +52,25 @@ func (e *Event) Parsed() (any, error) {
 			return e.parsed, e.perr
 		case 0:
 			if atomic.CompareAndSwapInt32(&e.pstate, 0, 1) {
-				e.parsed, e.perr = ParseEvent(e)
-				atomic.StoreInt32(&e.pstate, 2)
+				e.parseOnce()
 				return e.parsed, e.perr
 			}
 		}
 		runtime.Gosched() // another subscriber is parsing it right now
 	}
+}
+
+// parseOnce parses e; other subscribers wait for it in Parsed, so it marks
+// e parsed even if a parser panics (they then get an error).
+func (e *Event) parseOnce() {
+	defer func() {
+		if atomic.LoadInt32(&e.pstate) != 2 {
+			e.perr = fmt.Errorf("%w: %s: parser panicked", ErrMalformedEvent, e.Type)
+			atomic.StoreInt32(&e.pstate, 2)
+		}
+	}()
+	e.parsed, e.perr = ParseEvent(e)
+	atomic.StoreInt32(&e.pstate, 2)
 }
 
 func newEvent(r *Reply) *Event {

@@ -115,9 +115,11 @@ type lineOff struct {
 // decoded data block) in one buffer, and where each line is. It is reused
 // from reply to reply.
 type replyBuf struct {
-	b     []byte
-	offs  []lineOff
-	lines []Line
+	b       []byte
+	offs    []lineOff
+	lines   []Line
+	chunks  [][]byte // earlier parts of a big reply (see lineStart)
+	flushed int      // bytes in chunks
 }
 
 // replyReader parses replies from a byte stream.
@@ -191,11 +193,62 @@ func (r *replyReader) appendLine(b []byte) ([]byte, error) {
 	}
 }
 
+// A big reply is read in chunks: once the buffer has chunkSize bytes of
+// room and less than chunkSlack of it left, it is put aside at the next
+// line and a new one started, so that no byte is copied while the reply
+// grows and a reply refused at the cap has cost about the cap. When the
+// reply is complete its chunks are joined into one buffer of its exact
+// size (a data block may span chunks).
+const (
+	chunkSize  = 64 << 10
+	chunkSlack = 4 << 10
+)
+
+// pos returns the position of the next byte in the reply, chunks included.
+func (rb *replyBuf) pos() int { return rb.flushed + len(rb.b) }
+
+// lineStart puts the buffer aside as a chunk when it is nearly full.
+func (rb *replyBuf) lineStart() {
+	if cap(rb.b) >= chunkSize && cap(rb.b)-len(rb.b) < chunkSlack {
+		rb.chunks = append(rb.chunks, rb.b)
+		rb.flushed += len(rb.b)
+		rb.b = make([]byte, 0, chunkSize)
+	}
+}
+
+// join makes rb.b the whole reply.
+func (rb *replyBuf) join() {
+	if len(rb.chunks) == 0 {
+		return
+	}
+	all := make([]byte, 0, rb.pos())
+	for _, c := range rb.chunks {
+		all = append(all, c...)
+	}
+	rb.b = append(all, rb.b...)
+	clear(rb.chunks)
+	rb.chunks, rb.flushed = rb.chunks[:0], 0
+}
+
 // readInto reads one complete reply into rb, reusing its buffers.
 func (r *replyReader) readInto(rb *replyBuf) error {
 	r.n = 0
 	rb.b, rb.offs, rb.lines = rb.b[:0], rb.offs[:0], rb.lines[:0]
+	clear(rb.chunks)
+	rb.chunks, rb.flushed = rb.chunks[:0], 0
+	err := r.readLines(rb)
+	if err != nil {
+		clear(rb.chunks)
+		rb.chunks, rb.flushed = rb.chunks[:0], 0
+		return err
+	}
+	rb.join()
+	return nil
+}
+
+func (r *replyReader) readLines(rb *replyBuf) error {
 	for {
+		rb.lineStart()
 		start := len(rb.b)
 		var err error
 		if rb.b, err = r.appendLine(rb.b); err != nil {
@@ -214,8 +267,8 @@ func (r *replyReader) readInto(rb *replyBuf) error {
 		off := lineOff{
 			code: int(l[0]-'0')*100 + int(l[1]-'0')*10 + int(l[2]-'0'),
 			sep:  l[3],
-			ts:   start + 4,
-			te:   len(rb.b),
+			ts:   rb.flushed + start + 4,
+			te:   rb.pos(),
 		}
 		switch off.sep {
 		case ' ':
@@ -223,11 +276,11 @@ func (r *replyReader) readInto(rb *replyBuf) error {
 			return nil
 		case '-':
 		case '+':
-			off.ds = len(rb.b)
-			if rb.b, err = r.appendData(rb.b); err != nil {
+			off.ds = rb.pos()
+			if err = r.appendData(rb); err != nil {
 				return err
 			}
-			off.de = len(rb.b)
+			off.de = rb.pos()
 		default:
 			return fmt.Errorf("%w: bad divider %q in reply line %q", ErrProtocol, off.sep, trimForError(string(l)))
 		}
@@ -235,32 +288,36 @@ func (r *replyReader) readInto(rb *replyBuf) error {
 	}
 }
 
-// appendData appends a data block, up to its terminating "." line, to b:
+// appendData appends a data block, up to its terminating "." line, to rb:
 // dot-stuffing removed, lines joined by "\n", no trailing newline.
-func (r *replyReader) appendData(b []byte) ([]byte, error) {
-	start := len(b)
+func (r *replyReader) appendData(rb *replyBuf) error {
+	first := true
 	for {
-		ls := len(b)
+		rb.lineStart()
+		ls := len(rb.b)
 		var err error
-		if b, err = r.appendLine(b); err != nil {
+		if rb.b, err = r.appendLine(rb.b); err != nil {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
-			return b, err
+			return err
 		}
-		l := b[ls:]
+		l := rb.b[ls:]
 		if len(l) == 1 && l[0] == '.' {
-			b = b[:ls]
-			if ls > start {
-				b = b[:ls-1] // the "\n" joining the last line to "."
-			}
-			return b, nil
+			rb.b = rb.b[:ls]
+			return nil
 		}
 		if len(l) > 0 && l[0] == '.' {
 			copy(l, l[1:])
-			b = b[:len(b)-1]
+			rb.b = rb.b[:len(rb.b)-1]
 		}
-		b = append(b, '\n')
+		if !first {
+			// Join to the previous line: insert "\n" before this one.
+			rb.b = append(rb.b, 0)
+			copy(rb.b[ls+1:], rb.b[ls:])
+			rb.b[ls] = '\n'
+		}
+		first = false
 	}
 }
 
