@@ -70,8 +70,8 @@
 // data lines ("250+") followed by a dot-stuffed data block, several data
 // blocks in one reply, mixed status codes, and 8-bit data. A reply is held
 // in memory up to [DefaultMaxReplySize] (see [WithMaxReplySize]); reading
-// one costs about its size (one buffer, grown by doubling and never beyond
-// the cap, handed to the caller without a copy). Error
+// one costs about its size (big replies are read in chunks, joined once
+// and handed to the caller without a further copy). Error
 // replies are returned as *[Error], which matches sentinels such as
 // [ErrUnrecognizedEntity] (552) with errors.Is. Values tor writes as C
 // strings (octal escapes for UTF-8 and control bytes) are decoded to their

@@ -89,9 +89,13 @@ func (r *Reply) String() string {
 // (ntor key, family, policy summary, ed25519 id; more with an RSA onion
 // key), 3-9 MB; desc/all-recent, server descriptors kept only with
 // FetchUselessDescriptors, about 8,000 × 2-3 KB, 16-24 MB. 32 MiB holds
-// the largest of these with room for the network to grow by a third;
-// reading a reply costs at most about 1.5× the cap in memory (the buffer
-// grows by doubling, capped at the cap, and is handed out without a copy).
+// the largest of these with room for the network to grow by a third.
+//
+// What a reply costs: a big reply is read in 64 KiB chunks that are joined
+// once, at its end, into one buffer of its exact size, which the caller
+// gets without a further copy. So a reply of n bytes costs about 2n while
+// it is joined and n afterwards, and a hostile reply refused at the cap
+// costs about the cap.
 const DefaultMaxReplySize = 32 << 20
 
 // lineCost is what each reply line costs in memory beyond its bytes (its
