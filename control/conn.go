@@ -327,14 +327,18 @@ func (c *Conn) roundTrip(ctx context.Context, r *request) (*Reply, error) {
 
 // wait waits for the reply of a submitted request.
 func (r *request) wait(ctx context.Context) (*Reply, error) {
-	select {
-	case <-r.done:
-	case <-ctx.Done():
-		if r.state.CompareAndSwap(stQueued, stCancelled) ||
-			r.state.CompareAndSwap(stWritten, stAbandoned) {
-			return nil, ctx.Err()
+	if done := ctx.Done(); done == nil {
+		<-r.done // a context that never ends
+	} else {
+		select {
+		case <-r.done:
+		case <-done:
+			if r.state.CompareAndSwap(stQueued, stCancelled) ||
+				r.state.CompareAndSwap(stWritten, stAbandoned) {
+				return nil, ctx.Err()
+			}
+			<-r.done // the reply is being delivered right now
 		}
-		<-r.done // the reply is being delivered right now
 	}
 	if r.err != nil {
 		return nil, r.err
