@@ -5,6 +5,9 @@
 #   make test   installs tor when missing, then vet, cross-compile checks,
 #               brief fuzzing and the race-enabled test suite, inside a
 #               loopback-only network namespace where the machine allows one.
+#   make bench  prints the control hot-path comparison (raw client, gotorcon,
+#               bine) measured in one run against one tor.
+#   make stress runs the control fault tests at full size.
 
 GO        ?= go
 PKGS      ?= ./...
@@ -17,7 +20,7 @@ FUZZTIME  ?=
 # (root, or unprivileged user namespaces); otherwise it runs it as is.
 NETNS = $(CURDIR)/.ci/netns
 
-.PHONY: all test demo tor vet crossbuild unit fuzz bench tidy
+.PHONY: all test demo tor vet crossbuild unit fuzz bench bench-go stress tidy
 
 all: test
 
@@ -69,8 +72,20 @@ test: tor
 	$(MAKE) --no-print-directory fuzz
 	$(MAKE) --no-print-directory unit
 
+## bench: one run against one tor started for it (unix control socket,
+## DisableNetwork 1): a raw client, gotorcon and bine v0.2.0 side by side,
+## printed as a table with ratios (control/benchtable_test.go).
 bench: tor
+	cd control && $(NETNS) $(GO) test -count=1 -run '^TestBenchTable$$' -timeout 20m -benchtable
+
+## bench-go: every package's Go benchmarks.
+bench-go: tor
 	$(NETNS) $(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+## stress: the control fault tests at full size (1,000,000 events with a
+## stalled subscriber, 10,000 cancellations on a real tor, Close races).
+stress: tor
+	cd control && $(NETNS) $(GO) test -count=1 -race -v -run '^TestFault' -timeout 30m -stress
 
 demo: tor
 	$(GO) mod download

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -33,20 +34,13 @@ func appendTokens(b *strings.Builder, what string, toks []string) error {
 // them and the error matches ErrUnrecognizedEntity. Keys must be tokens
 // (see [CheckToken]); anything else is refused before it is written.
 func (c *Conn) GetInfo(ctx context.Context, keys ...string) (map[string]string, error) {
-	if len(keys) == 0 {
-		return nil, fmt.Errorf("%w: GETINFO needs at least one key", ErrInvalidArgument)
-	}
-	var b strings.Builder
-	b.WriteString("GETINFO")
-	if err := appendTokens(&b, "GETINFO key", keys); err != nil {
-		return nil, err
-	}
-	reply, err := c.roundTrip(ctx, newRequest("GETINFO", b.String(), nil))
+	r, err := c.getInfo(ctx, keys)
 	if err != nil {
 		return nil, err
 	}
+	defer putRequest(r)
 	m := make(map[string]string, len(keys))
-	for _, l := range reply.Lines {
+	for _, l := range r.reply.Lines {
 		k, v, ok := strings.Cut(l.Text, "=")
 		if !ok {
 			if l.Sep == ' ' {
@@ -57,22 +51,76 @@ func (c *Conn) GetInfo(ctx context.Context, keys ...string) (map[string]string, 
 		if l.HasData() {
 			v = l.Data
 		}
+		// A small reply is a view of a reused buffer: keep the caller's key
+		// string (tor echoes keys exactly) and a copy of the value. A big
+		// one is the reply's own memory, kept without a copy.
+		if i := slices.Index(keys, k); i >= 0 {
+			k = keys[i]
+		} else if !r.ownsReply {
+			k = strings.Clone(k)
+		}
+		if !r.ownsReply {
+			v = strings.Clone(v)
+		}
 		m[k] = v
 	}
 	return m, nil
 }
 
+// getInfo sends GETINFO with a pooled request and waits for the reply; on
+// success the caller reads r.reply (a view of r's buffer) and puts r back.
+func (c *Conn) getInfo(ctx context.Context, keys []string) (*request, error) {
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("%w: GETINFO needs at least one key", ErrInvalidArgument)
+	}
+	for _, k := range keys {
+		if err := CheckToken("GETINFO key", k); err != nil {
+			return nil, err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	r := getRequest("GETINFO")
+	r.wire = append(r.wire[:0], "GETINFO"...)
+	for _, k := range keys {
+		r.wire = append(r.wire, ' ')
+		r.wire = append(r.wire, k...)
+	}
+	r.wire = append(r.wire, '\r', '\n')
+	if err := c.submit(r); err != nil {
+		putRequest(r)
+		return nil, err
+	}
+	if _, err := r.wait(ctx); err != nil {
+		if r.state.Load() == stReplied {
+			putRequest(r) // answered with an error: nothing refers to r
+		}
+		return nil, err
+	}
+	return r, nil
+}
+
 // GetInfoValue returns the value of one GETINFO key.
 func (c *Conn) GetInfoValue(ctx context.Context, key string) (string, error) {
-	m, err := c.GetInfo(ctx, key)
+	r, err := c.getInfo(ctx, []string{key})
 	if err != nil {
 		return "", err
 	}
-	v, ok := m[key]
-	if !ok {
-		return "", fmt.Errorf("%w: GETINFO reply has no value for %q", ErrProtocol, key)
+	defer putRequest(r)
+	for _, l := range r.reply.Lines {
+		k, v, ok := strings.Cut(l.Text, "=")
+		if ok && k == key {
+			if l.HasData() {
+				v = l.Data
+			}
+			if r.ownsReply {
+				return v, nil
+			}
+			return strings.Clone(v), nil
+		}
 	}
-	return v, nil
+	return "", fmt.Errorf("%w: GETINFO reply has no value for %q", ErrProtocol, key)
 }
 
 // ConfEntry is one configuration option line of GETCONF, SETCONF,
@@ -105,8 +153,15 @@ func parseConfLine(text string) (ConfEntry, error) {
 // GetConf returns the values of the given options (control-spec §3.3), in
 // order: one entry per value, so a multi-valued option (Log,
 // HiddenServicePort, ...) gives several entries, and an unset option gives
-// one entry with Unset set. Option names are case-insensitive; the reply
-// uses tor's canonical spelling. Quoted values are decoded to their bytes.
+// one entry with Unset set. Option names are case-insensitive.
+//
+// Entries carry tor's canonical spelling, not the caller's: tor answers
+// "GETCONF socksport" with "SocksPort=...". They are not re-keyed to the
+// names asked for because answers do not map one-to-one to them: a
+// multi-valued option answers several lines, the virtual
+// HiddenServiceOptions answers HiddenServiceDir, HiddenServicePort, ...
+// lines, and CONF_CHANGED events and SETCONF use the canonical names too.
+// Compare names with strings.EqualFold. Quoted values are decoded to their bytes.
 // An unknown option fails the whole request with ErrUnrecognizedEntity.
 // (Tor may print an empty list option as "Key=", an empty value rather than
 // Unset: tor bug #18263.)

@@ -34,11 +34,20 @@ type Conn struct {
 	mu      sync.Mutex
 	queue   []*request // accepted, not yet taken by the writer
 	pending []*request // written, waiting for their reply, oldest first
-	closed  bool
-	cause   error
-	wake    chan struct{}
-	done    chan struct{}
-	wg      sync.WaitGroup
+	// writing is set while one goroutine (a caller writing its own command,
+	// or the writer goroutine) holds the right to write; commands submitted
+	// meanwhile are queued, and the holder hands the role to the writer
+	// goroutine if the queue is not empty when it is done.
+	writing  bool
+	leftover []byte     // tail of a command a caller's write did not finish
+	raw      *rawWriter // non-blocking writes; nil if nc does not allow them
+	closed   bool
+	cause    error
+	wake     chan struct{}
+	done     chan struct{}
+	wg       sync.WaitGroup
+
+	scratch replyBuf // the reader's buffer for the reply being read
 
 	// Events. subsMu guards subs and the subscriptions' channels (the
 	// reader sends under a read lock; Close closes under the write lock).
@@ -122,6 +131,7 @@ func NewConn(nc net.Conn, opts ...Option) *Conn {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	c.rd = newReplyReader(nc, c.opts.maxReplySize)
+	c.raw = newRawWriter(nc)
 	c.wg.Add(2)
 	go c.readLoop()
 	go c.writeLoop()
@@ -160,7 +170,7 @@ func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 
 // Request states.
 const (
-	stQueued    int32 = iota // waiting for the writer
+	stQueued    int32 = iota // waiting to be written
 	stWritten                // written, reply outstanding
 	stCancelled              // cancelled before being written: never written
 	stAbandoned              // cancelled after being written: reply to be dropped
@@ -168,13 +178,24 @@ const (
 )
 
 type request struct {
-	cmd   string // keyword, for errors and logs
-	line  string
-	data  *string
+	cmd   string  // keyword, for errors and logs
+	line  string  // command line, encoded into wire by submit
+	data  *string // data block of a multi-line command
+	wire  []byte  // the command as written: line, CRLF, data block
 	state atomic.Int32
 	reply *Reply
 	err   error
-	done  chan struct{}
+	// done receives one value (pooled requests, whose channel is reused)
+	// or is closed (all others) when the reply or an error is there.
+	done chan struct{}
+	// pooled requests come from reqPool: their reply is read into rb
+	// (swapped with the reader's buffer, no copy) and viewed through rep.
+	pooled bool
+	rb     replyBuf
+	rep    Reply
+	// ownsReply is set when reply is not a view of rb but memory of its
+	// own that the caller may keep (a big reply).
+	ownsReply bool
 	// async requests have no waiter; late is called with their reply.
 	async bool
 	// late is called (on the reader goroutine; it must not block) with the
@@ -184,6 +205,38 @@ type request struct {
 
 func newRequest(cmd, line string, data *string) *request {
 	return &request{cmd: cmd, line: line, data: data, done: make(chan struct{})}
+}
+
+var reqPool = sync.Pool{New: func() any {
+	return &request{pooled: true, done: make(chan struct{}, 1)}
+}}
+
+// getRequest returns a pooled request; the caller fills cmd and wire.
+func getRequest(cmd string) *request {
+	r := reqPool.Get().(*request)
+	r.cmd = cmd
+	r.state.Store(stQueued)
+	return r
+}
+
+// putRequest returns r to the pool. Only a request whose reply was
+// delivered to its waiter may be put back: nothing else refers to it then.
+func putRequest(r *request) {
+	r.reply, r.err, r.rep.Lines, r.ownsReply = nil, nil, nil, false
+	r.rb.release()
+	if cap(r.wire) > 4096 {
+		r.wire = nil
+	}
+	r.wire = r.wire[:0]
+	reqPool.Put(r)
+}
+
+func (r *request) finish() {
+	if r.pooled {
+		r.done <- struct{}{}
+	} else {
+		close(r.done)
+	}
 }
 
 // commandName returns the keyword of a command line, for errors.
@@ -196,20 +249,72 @@ func commandName(line string) string {
 
 func (c *Conn) closedErr() error { return &ClosedError{Cause: c.cause} }
 
-func (c *Conn) enqueue(r *request) error {
+// submit checks r's length and sends it: written at once by the calling
+// goroutine when no other command is being written or awaits its reply (a
+// non-blocking write; what the socket does not take is handed to the writer
+// goroutine), otherwise queued for the writer goroutine, which coalesces
+// everything queued into one write. It is the one place every command
+// passes through.
+func (c *Conn) submit(r *request) error {
+	if r.wire == nil {
+		r.wire = appendCommand(nil, r.line, r.data)
+	}
+	if len(r.wire) > maxCommandBytes {
+		return tooLong(r)
+	}
 	c.mu.Lock()
 	if c.closed {
 		err := c.closedErr()
 		c.mu.Unlock()
 		return err
 	}
-	c.queue = append(c.queue, r)
+	// A caller writes its own command only when nothing else is in flight
+	// (the sequential case, where a hand-over to the writer goroutine
+	// costs most). With commands in flight, the writer goroutine coalesces
+	// them into one write: fewer writes for tor to read.
+	if c.writing || c.raw == nil || len(c.pending) > 0 {
+		c.queue = append(c.queue, r)
+		start := !c.writing
+		c.writing = true
+		c.mu.Unlock()
+		if start {
+			c.wakeWriter()
+		}
+		return nil
+	}
+	// This goroutine writes: nobody else is writing, and until it clears
+	// c.writing nobody else will.
+	c.writing = true
+	r.state.Store(stWritten)
+	c.pending = append(c.pending, r)
 	c.mu.Unlock()
+	n, err := c.raw.write(r.wire)
+	if err != nil {
+		c.shutdown(fmt.Errorf("write: %w", err))
+		return nil // r was pending: shutdown failed it
+	}
+	c.mu.Lock()
+	if n < len(r.wire) {
+		c.leftover = r.wire[n:]
+	}
+	if c.leftover != nil || len(c.queue) > 0 {
+		c.mu.Unlock()
+		c.wakeWriter() // the writer goroutine takes over c.writing
+		return nil
+	}
+	c.writing = false
+	c.mu.Unlock()
+	return nil
+}
+
+// wakeWriter hands the writing role to the writer goroutine. The role is
+// held by one goroutine at a time and the writer consumes one wake-up per
+// hand-over, so the send never blocks.
+func (c *Conn) wakeWriter() {
 	select {
 	case c.wake <- struct{}{}:
 	default:
 	}
-	return nil
 }
 
 // roundTrip sends r and waits for its reply. A non-2xx reply is returned
@@ -218,25 +323,33 @@ func (c *Conn) roundTrip(ctx context.Context, r *request) (*Reply, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := c.enqueue(r); err != nil {
+	if err := c.submit(r); err != nil {
 		return nil, err
 	}
 	return r.wait(ctx)
 }
 
-// wait waits for the reply of an enqueued request.
+// wait waits for the reply of a submitted request.
 func (r *request) wait(ctx context.Context) (*Reply, error) {
-	select {
-	case <-r.done:
-	case <-ctx.Done():
-		if r.state.CompareAndSwap(stQueued, stCancelled) ||
-			r.state.CompareAndSwap(stWritten, stAbandoned) {
-			return nil, ctx.Err()
+	if done := ctx.Done(); done == nil {
+		<-r.done // a context that never ends
+	} else {
+		select {
+		case <-r.done:
+		case <-done:
+			if r.state.CompareAndSwap(stQueued, stCancelled) ||
+				r.state.CompareAndSwap(stWritten, stAbandoned) {
+				return nil, ctx.Err()
+			}
+			<-r.done // the reply is being delivered right now
 		}
-		<-r.done // the reply is being delivered right now
 	}
 	if r.err != nil {
 		return nil, r.err
+	}
+	if !r.reply.OK() && r.pooled && !r.ownsReply {
+		// An error keeps the reply's lines: give it its own copy.
+		r.reply = r.rb.reply()
 	}
 	return r.reply, replyError(r.cmd, r.reply)
 }
@@ -254,7 +367,7 @@ func (c *Conn) Start(line string) (*Call, error) {
 		return nil, err
 	}
 	r := newRequest(commandName(line), line, nil)
-	if err := c.enqueue(r); err != nil {
+	if err := c.submit(r); err != nil {
 		return nil, err
 	}
 	return &Call{r: r}, nil
@@ -268,10 +381,10 @@ func (call *Call) Done() <-chan struct{} { return call.r.done }
 // be called again after that.
 func (call *Call) Wait(ctx context.Context) (*Reply, error) { return call.r.wait(ctx) }
 
-// send enqueues r without waiting; its reply goes to r.late.
+// send submits r without waiting; its reply goes to r.late.
 func (c *Conn) send(r *request) {
 	r.async = true
-	if err := c.enqueue(r); err != nil {
+	if err := c.submit(r); err != nil {
 		c.log.Debug("control: command not sent", "command", r.cmd, "err", err)
 		r.err = err
 		close(r.done)
@@ -290,9 +403,10 @@ func (c *Conn) writeLoop() {
 		case <-c.done:
 			return
 		}
-		// Let goroutines that are ready to run (typically callers just
-		// woken by replies) queue their next commands, so that they go out
-		// in this write rather than one write each.
+		// This goroutine holds the writing role now. Let goroutines that
+		// are ready to run (typically callers just woken by replies) queue
+		// their next commands, so that they go out in this write rather
+		// than one write each.
 		runtime.Gosched()
 		for {
 			c.mu.Lock()
@@ -300,19 +414,22 @@ func (c *Conn) writeLoop() {
 				c.mu.Unlock()
 				return
 			}
+			buf = append(buf[:0], c.leftover...)
+			c.leftover = nil
 			batch, c.queue = c.queue, batch[:0]
-			buf = buf[:0]
 			for _, r := range batch {
 				if r.state.CompareAndSwap(stQueued, stWritten) {
 					c.pending = append(c.pending, r)
-					buf = appendCommand(buf, r.line, r.data)
+					buf = append(buf, r.wire...)
 				}
+			}
+			if len(buf) == 0 {
+				c.writing = false
+				c.mu.Unlock()
+				break
 			}
 			c.mu.Unlock()
 			clear(batch)
-			if len(buf) == 0 {
-				break
-			}
 			if _, err := c.nc.Write(buf); err != nil {
 				c.shutdown(fmt.Errorf("write: %w", err))
 				return
@@ -327,13 +444,13 @@ func (c *Conn) writeLoop() {
 func (c *Conn) readLoop() {
 	defer c.wg.Done()
 	for {
-		reply, err := c.rd.ReadReply()
-		if err != nil {
+		if err := c.rd.readInto(&c.scratch); err != nil {
 			c.shutdown(err)
 			return
 		}
-		if code := reply.Lines[0].Code; code >= 600 && code <= 699 {
-			c.dispatch(reply)
+		if code := c.scratch.offs[0].code; code >= 600 && code <= 699 {
+			c.dispatch(&c.scratch)
+			c.scratch.release()
 			continue
 		}
 		c.mu.Lock()
@@ -343,27 +460,38 @@ func (c *Conn) readLoop() {
 		}
 		if len(c.pending) == 0 {
 			c.mu.Unlock()
-			c.shutdown(fmt.Errorf("%w: reply with no command outstanding: %q", ErrProtocol, trimForError(reply.Lines[0].String())))
+			first := c.scratch.reply().Lines[0]
+			c.shutdown(fmt.Errorf("%w: reply with no command outstanding: %q", ErrProtocol, trimForError(first.String())))
 			return
 		}
 		r := c.pending[0]
-		c.pending[0] = nil
-		c.pending = c.pending[1:]
+		// Pop without giving up the slice's front (c.pending[1:] would make
+		// the next append allocate): commands in flight are few.
+		n := copy(c.pending, c.pending[1:])
+		c.pending[n] = nil
+		c.pending = c.pending[:n]
 		c.mu.Unlock()
-		r.reply = reply
 		switch {
-		case r.async:
+		case r.async || !r.state.CompareAndSwap(stWritten, stReplied):
 			if r.late != nil {
-				r.late(reply)
+				r.reply = c.scratch.reply()
+				r.late(r.reply)
+			} else if !r.async {
+				c.log.Debug("control: dropped reply of cancelled command", "command", r.cmd, "code", c.scratch.offs[len(c.scratch.offs)-1].code)
 			}
-		case !r.state.CompareAndSwap(stWritten, stReplied):
-			if r.late != nil {
-				r.late(reply)
-			} else {
-				c.log.Debug("control: dropped reply of cancelled command", "command", r.cmd, "code", reply.Code())
-			}
+		case r.pooled && len(c.scratch.b) < bigReply:
+			// Hand the buffer over instead of copying the reply.
+			c.scratch, r.rb = r.rb, c.scratch
+			r.rep.Lines = r.rb.view()
+			r.reply = &r.rep
+		case r.pooled:
+			// A big reply is handed out as is (no copy) and owned.
+			r.reply, r.ownsReply = c.scratch.reply(), true
+		default:
+			r.reply = c.scratch.reply()
 		}
-		close(r.done)
+		r.finish()
+		c.scratch.release()
 	}
 }
 
@@ -382,14 +510,14 @@ func (c *Conn) shutdown(cause error) {
 	c.closed = true
 	c.cause = cause
 	queue, pending := c.queue, c.pending
-	c.queue, c.pending = nil, nil
+	c.queue, c.pending, c.leftover = nil, nil, nil
 	c.mu.Unlock()
 	c.nc.Close()
 	err := c.closedErr()
 	for _, list := range [][]*request{pending, queue} {
 		for _, r := range list {
 			r.err = err
-			close(r.done)
+			r.finish()
 		}
 	}
 	close(c.done)

@@ -806,3 +806,33 @@ func TestSubscribeRetriesAfterAnotherSetEventsFailed(t *testing.T) {
 	defer mu.Unlock()
 	assert.Equal(t, []string{"GETINFO events/names", "SETEVENTS BW", "SETEVENTS BW CIRC", "SETEVENTS BW", "SETEVENTS BW"}, lines)
 }
+
+// TestBigGetInfoNotCopied: a big GETINFO value is handed to the caller as
+// read, not copied out of a reused buffer (a second copy would double the
+// memory of a reply like ns/all).
+func TestBigGetInfoNotCopied(t *testing.T) {
+	big := strings.Repeat("r relay 0123456789\n", 20000)
+	wire := []byte(strings.Join(append(append([]string{"250+ns/all="}, controltest.DataBlock(big)...), "250 OK"), "\r\n") + "\r\n")
+	c := fake(t, func(s *controltest.Conn) {
+		for {
+			if _, err := s.ReadLine(); err != nil {
+				return
+			}
+			s.Write(wire) // the fake allocates nothing per reply
+		}
+	})
+	ctx := context.Background()
+	for i := 0; i < 3; i++ { // warm the pool
+		v, err := c.GetInfoValue(ctx, "ns/all")
+		require.NoError(t, err)
+		require.Equal(t, strings.TrimSuffix(big, "\n"), v)
+	}
+	runtime.GC()
+	var a, b runtime.MemStats
+	runtime.ReadMemStats(&a)
+	m, err := c.GetInfo(ctx, "ns/all")
+	runtime.ReadMemStats(&b)
+	require.NoError(t, err)
+	require.Equal(t, strings.TrimSuffix(big, "\n"), m["ns/all"])
+	assert.Less(t, b.TotalAlloc-a.TotalAlloc, uint64(2.5*float64(len(big))), "read in chunks, joined once, not copied again")
+}

@@ -18,6 +18,11 @@
 // reads replies and routes asynchronous events (650 replies, which tor may
 // send between a command and its reply) to subscriptions.
 //
+// A goroutine whose command goes out while nothing else is in flight writes
+// it itself, without blocking (what the socket does not take at once is
+// handed to the writer goroutine); otherwise its command joins the writer
+// goroutine's next write. Either way a caller never waits for tor to read.
+//
 // Every blocking method takes a context. When the context ends the method
 // returns at once; the command's reply is still read and dropped, so the
 // stream stays in sync. A cancelled ADD_ONION whose reply creates a service
@@ -36,12 +41,37 @@
 // quotes are refused with an error matching [ErrInvalidArgument] before
 // anything is written. Passwords and cookies are sent hex-encoded.
 //
+// Every command is measured before anything of it is written: tor 0.4.9
+// reads a command into a 1 MiB buffer and answers a longer one with "500
+// Line too long." and a closed connection (a tor owned by the connection
+// then exits). A command line may have [MaxCommandLength] bytes; a
+// multi-line command (+LOADCONF, +HSPOST, +POSTDESCRIPTOR) counts as a
+// whole, data block included. A longer command fails with a
+// *[CommandTooLongError] and the connection stays usable.
+//
+// # Line endings
+//
+// Commands are always written with CRLF line endings. The lines of a data
+// block (LOADCONF's torrc, a descriptor) may end in LF or CRLF; both are
+// sent as CRLF, dot-stuffed. A CR or LF can never end up inside a command
+// line: raw command lines and unquoted arguments containing one are
+// refused, and SETCONF values carry them as C escapes.
+//
+// Replies are read the other way round: a line ends at LF, and a CR just
+// before it is removed. Tor always sends CRLF; a bare LF, which only fakes
+// and broken proxies send, is accepted as a line ending rather than
+// refused. A lone CR inside a line is data and is kept. Data blocks are
+// returned with their lines joined by "\n" and without the final line
+// break (tor always sends one, so "abc" and "abc\n" read the same).
+//
 // # Replies
 //
 // Replies are parsed in every form of control-spec §2.3: mid lines ("250-"),
 // data lines ("250+") followed by a dot-stuffed data block, several data
 // blocks in one reply, mixed status codes, and 8-bit data. A reply is held
-// in memory up to [DefaultMaxReplySize] (see [WithMaxReplySize]). Error
+// in memory up to [DefaultMaxReplySize] (see [WithMaxReplySize]); reading
+// one costs about its size (big replies are read in chunks, joined once
+// and handed to the caller without a further copy). Error
 // replies are returned as *[Error], which matches sentinels such as
 // [ErrUnrecognizedEntity] (552) with errors.Is. Values tor writes as C
 // strings (octal escapes for UTF-8 and control bytes) are decoded to their
@@ -53,8 +83,9 @@
 // The connection keeps tor's SETEVENTS mask equal to the union of the live
 // subscriptions. A subscriber that falls behind loses events (counted by
 // [Subscription.Dropped]) but never delays replies or other subscribers.
-// [ParseEvent] and the ParseXxxEvent functions decode the event types a
-// controller usually needs (STATUS_CLIENT BOOTSTRAP, CIRC, STREAM, HS_DESC,
+// Every subscriber that wants an event receives the same *[Event];
+// [Event.Parsed] decodes it once, for all of them. [ParseEvent] and the
+// ParseXxxEvent functions decode the event types a controller usually needs (STATUS_CLIENT BOOTSTRAP, CIRC, STREAM, HS_DESC,
 // CONF_CHANGED, ...); unknown events, keywords and values are passed
 // through, never dropped.
 //

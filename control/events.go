@@ -1,23 +1,76 @@
 package control
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
 )
 
 // Event is an asynchronous event from tor (a 6xx reply), as received. Use
-// [ParseEvent] or the typed parsers (ParseCircEvent, ParseStatusEvent, ...)
-// to decode its fields. Every subscription that wants an event receives the
-// same *Event: treat it as read-only.
+// [Event.Parsed] (or [ParseEvent] and the typed parsers ParseCircEvent,
+// ParseStatusEvent, ...) to decode its fields. Every subscription that wants
+// an event receives the same *Event: treat it, and its parsed value, as
+// read-only.
 type Event struct {
 	// Type is the event name, such as "CIRC" or "STATUS_CLIENT".
 	Type string
 	// Lines are the event's lines in order (usually one; CONF_CHANGED and
 	// data events such as NS have several).
 	Lines []Line
+
+	one    [1]Line // Lines of a one-line event, allocated with it
+	pstate int32   // 0 not parsed, 1 being parsed, 2 parsed (atomic)
+	parsed any
+	perr   error
+}
+
+// eventFromBuf makes an Event that owns the bytes of the reply in rb.
+func eventFromBuf(typLen int, rb *replyBuf) *Event {
+	s := rb.owned()
+	ev := &Event{}
+	if len(rb.offs) == 1 {
+		ev.Lines = fillLines(ev.one[:0], s, rb.offs)
+	} else {
+		ev.Lines = fillLines(make([]Line, 0, len(rb.offs)), s, rb.offs)
+	}
+	ev.Type = ev.Lines[0].Text[:typLen] // shares the event's bytes
+	return ev
+}
+
+// Parsed returns the typed form of the event, as [ParseEvent] does. The
+// event is parsed once, by the first caller; every other subscriber that
+// received the same *Event gets the same value, which must be treated as
+// read-only.
+func (e *Event) Parsed() (any, error) {
+	for {
+		switch atomic.LoadInt32(&e.pstate) {
+		case 2:
+			return e.parsed, e.perr
+		case 0:
+			if atomic.CompareAndSwapInt32(&e.pstate, 0, 1) {
+				e.parseOnce()
+				return e.parsed, e.perr
+			}
+		}
+		runtime.Gosched() // another subscriber is parsing it right now
+	}
+}
+
+// parseOnce parses e; other subscribers wait for it in Parsed, so it marks
+// e parsed even if a parser panics (they then get an error).
+func (e *Event) parseOnce() {
+	defer func() {
+		if atomic.LoadInt32(&e.pstate) != 2 {
+			e.perr = fmt.Errorf("%w: %s: parser panicked", ErrMalformedEvent, e.Type)
+			atomic.StoreInt32(&e.pstate, 2)
+		}
+	}()
+	e.parsed, e.perr = ParseEvent(e)
+	atomic.StoreInt32(&e.pstate, 2)
 }
 
 func newEvent(r *Reply) *Event {
@@ -101,6 +154,15 @@ func (s *Subscription) wants(typ string) bool {
 	return ok
 }
 
+func (s *Subscription) wantsBytes(typ []byte) bool {
+	for _, n := range s.names {
+		if n == string(typ) { // no allocation
+			return true
+		}
+	}
+	return false
+}
+
 func (s *Subscription) deliver(ev *Event) {
 	select {
 	case s.ch <- ev:
@@ -140,17 +202,26 @@ func (s *Subscription) Close() error {
 	return nil
 }
 
-// dispatch hands an event to every subscription that wants it. It never
-// blocks.
-func (c *Conn) dispatch(r *Reply) {
-	ev := newEvent(r)
-	if ev.Type == "" {
-		c.log.Warn("control: dropped an event without a type", "event", trimForError(ev.String()))
+// dispatch hands the event in rb to every subscription that wants it. It
+// never blocks, and it makes the *Event only if someone wants it.
+func (c *Conn) dispatch(rb *replyBuf) {
+	o := rb.offs[0]
+	first := rb.b[o.ts:o.te]
+	typ := first
+	if i := bytes.IndexByte(first, ' '); i >= 0 {
+		typ = first[:i]
+	}
+	if len(typ) == 0 {
+		c.log.Warn("control: dropped an event without a type", "event", trimForError(string(first)))
 		return
 	}
+	var ev *Event
 	c.subsMu.RLock()
 	for _, s := range c.subs {
-		if s.wants(ev.Type) {
+		if s.wantsBytes(typ) {
+			if ev == nil {
+				ev = eventFromBuf(len(typ), rb)
+			}
 			s.deliver(ev)
 		}
 	}
@@ -259,7 +330,7 @@ func (c *Conn) updateMaskLocked(async bool) (*request, bool) {
 	c.mask, c.maskReq = mask, r
 	if async {
 		c.send(r)
-	} else if err := c.enqueue(r); err != nil {
+	} else if err := c.submit(r); err != nil {
 		r.err = err
 		close(r.done)
 	}

@@ -39,17 +39,6 @@ func eventArgs(ev *Event, typ ...string) (Args, []string, error) {
 	return args, args.Positional(), nil
 }
 
-// parseTime parses tor's ISOTime ("2012-11-19 00:50:13") and ISOTime2
-// ("2026-11-22T06:05:03.131771") forms, in UTC.
-func parseTime(s string) time.Time {
-	s = strings.Replace(s, " ", "T", 1)
-	t, err := time.ParseInLocation("2006-01-02T15:04:05.999999999", s, time.UTC)
-	if err != nil {
-		return time.Time{}
-	}
-	return t
-}
-
 func atou(s string) uint64 {
 	n, _ := strconv.ParseUint(s, 10, 64)
 	return n
@@ -91,12 +80,15 @@ func parsePath(s string) []Relay {
 	if s == "" {
 		return nil
 	}
-	parts := strings.Split(s, ",")
-	path := make([]Relay, len(parts))
-	for i, p := range parts {
-		path[i] = ParseRelay(p)
+	path := make([]Relay, 0, strings.Count(s, ",")+1)
+	for {
+		p, rest, more := strings.Cut(s, ",")
+		path = append(path, ParseRelay(p))
+		if !more {
+			return path
+		}
+		s = rest
 	}
-	return path
 }
 
 func splitList(s string) []string {
@@ -117,14 +109,15 @@ type StatusEvent struct {
 
 // ParseStatusEvent parses a STATUS_* event.
 func ParseStatusEvent(ev *Event) (*StatusEvent, error) {
-	args, pos, err := eventArgs(ev, "STATUS_GENERAL", "STATUS_CLIENT", "STATUS_SERVER", "STATUS_SEVER")
-	if err != nil {
+	var a evArgs
+	if err := scanEvent(&a, ev, "STATUS_GENERAL", "STATUS_CLIENT", "STATUS_SERVER", "STATUS_SEVER"); err != nil {
 		return nil, err
 	}
+	pos := a.ps()
 	if len(pos) < 2 {
 		return nil, malformed(ev, "want severity and action")
 	}
-	return &StatusEvent{Type: ev.Type, Severity: pos[0], Action: pos[1], Args: args.Map()}, nil
+	return &StatusEvent{Type: ev.Type, Severity: pos[0], Action: pos[1], Args: a.m()}, nil
 }
 
 // Bootstrap is the progress report of a STATUS_CLIENT BOOTSTRAP event
@@ -206,18 +199,18 @@ type CircEvent struct {
 
 // ParseCircEvent parses a CIRC event.
 func ParseCircEvent(ev *Event) (*CircEvent, error) {
-	args, pos, err := eventArgs(ev, "CIRC")
-	if err != nil {
+	var a evArgs
+	if err := scanEvent(&a, ev, "CIRC"); err != nil {
 		return nil, err
 	}
+	pos := a.ps()
 	if len(pos) < 2 {
 		return nil, malformed(ev, "want circuit ID and status")
 	}
-	m := args.Map()
-	e := &CircEvent{ID: pos[0], Status: pos[1], Args: m,
-		BuildFlags: splitList(m["BUILD_FLAGS"]), Purpose: m["PURPOSE"], HSState: m["HS_STATE"],
-		RendQuery: m["REND_QUERY"], TimeCreated: parseTime(m["TIME_CREATED"]),
-		Reason: m["REASON"], RemoteReason: m["REMOTE_REASON"]}
+	e := &CircEvent{ID: pos[0], Status: pos[1], Args: a.m(),
+		BuildFlags: splitList(a.get("BUILD_FLAGS")), Purpose: a.get("PURPOSE"), HSState: a.get("HS_STATE"),
+		RendQuery: a.get("REND_QUERY"), TimeCreated: parseTime(a.get("TIME_CREATED")),
+		Reason: a.get("REASON"), RemoteReason: a.get("REMOTE_REASON")}
 	if len(pos) > 2 {
 		e.Path = parsePath(pos[2])
 	}
@@ -242,18 +235,18 @@ type CircMinorEvent struct {
 
 // ParseCircMinorEvent parses a CIRC_MINOR event.
 func ParseCircMinorEvent(ev *Event) (*CircMinorEvent, error) {
-	args, pos, err := eventArgs(ev, "CIRC_MINOR")
-	if err != nil {
+	var a evArgs
+	if err := scanEvent(&a, ev, "CIRC_MINOR"); err != nil {
 		return nil, err
 	}
+	pos := a.ps()
 	if len(pos) < 2 {
 		return nil, malformed(ev, "want circuit ID and event")
 	}
-	m := args.Map()
-	e := &CircMinorEvent{ID: pos[0], Event: pos[1], Args: m,
-		BuildFlags: splitList(m["BUILD_FLAGS"]), Purpose: m["PURPOSE"], HSState: m["HS_STATE"],
-		RendQuery: m["REND_QUERY"], TimeCreated: parseTime(m["TIME_CREATED"]),
-		OldPurpose: m["OLD_PURPOSE"], OldHSState: m["OLD_HS_STATE"]}
+	e := &CircMinorEvent{ID: pos[0], Event: pos[1], Args: a.m(),
+		BuildFlags: splitList(a.get("BUILD_FLAGS")), Purpose: a.get("PURPOSE"), HSState: a.get("HS_STATE"),
+		RendQuery: a.get("REND_QUERY"), TimeCreated: parseTime(a.get("TIME_CREATED")),
+		OldPurpose: a.get("OLD_PURPOSE"), OldHSState: a.get("OLD_HS_STATE")}
 	if len(pos) > 2 {
 		e.Path = parsePath(pos[2])
 	}
@@ -280,17 +273,17 @@ type StreamEvent struct {
 
 // ParseStreamEvent parses a STREAM event.
 func ParseStreamEvent(ev *Event) (*StreamEvent, error) {
-	args, pos, err := eventArgs(ev, "STREAM")
-	if err != nil {
+	var a evArgs
+	if err := scanEvent(&a, ev, "STREAM"); err != nil {
 		return nil, err
 	}
+	pos := a.ps()
 	if len(pos) < 4 {
 		return nil, malformed(ev, "want stream ID, status, circuit ID and target")
 	}
-	m := args.Map()
-	e := &StreamEvent{ID: pos[0], Status: pos[1], CircuitID: pos[2], Target: pos[3], Args: m,
-		Reason: m["REASON"], RemoteReason: m["REMOTE_REASON"], Source: m["SOURCE"],
-		SourceAddr: m["SOURCE_ADDR"], Purpose: m["PURPOSE"]}
+	e := &StreamEvent{ID: pos[0], Status: pos[1], CircuitID: pos[2], Target: pos[3], Args: a.m(),
+		Reason: a.get("REASON"), RemoteReason: a.get("REMOTE_REASON"), Source: a.get("SOURCE"),
+		SourceAddr: a.get("SOURCE_ADDR"), Purpose: a.get("PURPOSE")}
 	e.TargetHost = e.Target
 	if i := strings.LastIndexByte(e.Target, ':'); i >= 0 {
 		if p, err := strconv.Atoi(e.Target[i+1:]); err == nil {
@@ -312,16 +305,16 @@ type ORConnEvent struct {
 
 // ParseORConnEvent parses an ORCONN event.
 func ParseORConnEvent(ev *Event) (*ORConnEvent, error) {
-	args, pos, err := eventArgs(ev, "ORCONN")
-	if err != nil {
+	var a evArgs
+	if err := scanEvent(&a, ev, "ORCONN"); err != nil {
 		return nil, err
 	}
+	pos := a.ps()
 	if len(pos) < 2 {
 		return nil, malformed(ev, "want target and status")
 	}
-	m := args.Map()
-	e := &ORConnEvent{Target: pos[0], Status: pos[1], Reason: m["REASON"], ID: m["ID"], Args: m}
-	e.NCircs, _ = strconv.Atoi(m["NCIRCS"])
+	e := &ORConnEvent{Target: pos[0], Status: pos[1], Reason: a.get("REASON"), ID: a.get("ID"), Args: a.m()}
+	e.NCircs, _ = strconv.Atoi(a.get("NCIRCS"))
 	return e, nil
 }
 
@@ -333,10 +326,11 @@ type BWEvent struct {
 
 // ParseBWEvent parses a BW event.
 func ParseBWEvent(ev *Event) (*BWEvent, error) {
-	args, pos, err := eventArgs(ev, "BW")
-	if err != nil {
+	var a evArgs
+	if err := scanEvent(&a, ev, "BW"); err != nil {
 		return nil, err
 	}
+	pos := a.ps()
 	if len(pos) < 2 {
 		return nil, malformed(ev, "want bytes read and written")
 	}
@@ -345,7 +339,7 @@ func ParseBWEvent(ev *Event) (*BWEvent, error) {
 	if err1 != nil || err2 != nil {
 		return nil, malformed(ev, "byte counts are not numbers")
 	}
-	return &BWEvent{Read: r, Written: w, Args: args.Map()}, nil
+	return &BWEvent{Read: r, Written: w, Args: a.m()}, nil
 }
 
 // CircBWEvent is a CIRC_BW event (control-spec §4.1.22).
@@ -358,15 +352,14 @@ type CircBWEvent struct {
 
 // ParseCircBWEvent parses a CIRC_BW event.
 func ParseCircBWEvent(ev *Event) (*CircBWEvent, error) {
-	args, _, err := eventArgs(ev, "CIRC_BW")
-	if err != nil {
+	var a evArgs
+	if err := scanEvent(&a, ev, "CIRC_BW"); err != nil {
 		return nil, err
 	}
-	m := args.Map()
-	if m["ID"] == "" {
+	if a.get("ID") == "" {
 		return nil, malformed(ev, "no ID")
 	}
-	return &CircBWEvent{ID: m["ID"], Read: atou(m["READ"]), Written: atou(m["WRITTEN"]), Time: parseTime(m["TIME"]), Args: m}, nil
+	return &CircBWEvent{ID: a.get("ID"), Read: atou(a.get("READ")), Written: atou(a.get("WRITTEN")), Time: parseTime(a.get("TIME")), Args: a.m()}, nil
 }
 
 // StreamBWEvent is a STREAM_BW event (control-spec §4.1.13). Note that tor
@@ -380,14 +373,15 @@ type StreamBWEvent struct {
 
 // ParseStreamBWEvent parses a STREAM_BW event.
 func ParseStreamBWEvent(ev *Event) (*StreamBWEvent, error) {
-	args, pos, err := eventArgs(ev, "STREAM_BW")
-	if err != nil {
+	var a evArgs
+	if err := scanEvent(&a, ev, "STREAM_BW"); err != nil {
 		return nil, err
 	}
+	pos := a.ps()
 	if len(pos) < 3 {
 		return nil, malformed(ev, "want stream ID, written and read")
 	}
-	e := &StreamBWEvent{ID: pos[0], Written: atou(pos[1]), Read: atou(pos[2]), Args: args.Map()}
+	e := &StreamBWEvent{ID: pos[0], Written: atou(pos[1]), Read: atou(pos[2]), Args: a.m()}
 	if len(pos) > 3 {
 		e.Time = parseTime(pos[3])
 	}
@@ -582,16 +576,16 @@ func (e *HSDescEvent) HSDirFingerprint() string { return ParseRelay(e.HSDir).Fin
 
 // ParseHSDescEvent parses an HS_DESC event.
 func ParseHSDescEvent(ev *Event) (*HSDescEvent, error) {
-	args, pos, err := eventArgs(ev, "HS_DESC")
-	if err != nil {
+	var a evArgs
+	if err := scanEvent(&a, ev, "HS_DESC"); err != nil {
 		return nil, err
 	}
+	pos := a.ps()
 	if len(pos) < 4 {
 		return nil, malformed(ev, "want action, address, auth type and HSDir")
 	}
-	m := args.Map()
 	e := &HSDescEvent{Action: pos[0], Address: pos[1], AuthType: pos[2], HSDir: pos[3],
-		Reason: m["REASON"], Replica: m["REPLICA"], HSDirIndex: m["HSDIR_INDEX"], Args: m}
+		Reason: a.get("REASON"), Replica: a.get("REPLICA"), HSDirIndex: a.get("HSDIR_INDEX"), Args: a.m()}
 	if len(pos) > 4 {
 		e.DescriptorID = pos[4]
 	}

@@ -224,14 +224,12 @@ func checkKeyword(what, s string) error {
 	return nil
 }
 
-// checkLine reports whether s can be sent as a raw command line: no CR, LF
-// or NUL, and not longer than tor accepts.
+// checkLine reports whether s can be sent as a raw command line: not empty,
+// no CR, LF or NUL. (Its length is checked, with every other command's,
+// when it is submitted.)
 func checkLine(s string) error {
 	if s == "" {
 		return fmt.Errorf("%w: empty command", ErrInvalidArgument)
-	}
-	if len(s) > MaxCommandLength {
-		return fmt.Errorf("%w: command is %d bytes, tor accepts at most %d", ErrInvalidArgument, len(s), MaxCommandLength)
 	}
 	if i := strings.IndexAny(s, "\r\n\x00"); i >= 0 {
 		return fmt.Errorf("%w: command line contains %s", ErrInvalidArgument, describeByte(s[i]))
@@ -239,11 +237,40 @@ func checkLine(s string) error {
 	return nil
 }
 
-// MaxCommandLength is the longest command line tor accepts (its
-// MAX_COMMAND_LINE_LENGTH); tor answers a longer one with "500 Line too
-// long." and closes the connection, so such commands are refused before
-// they are written.
-const MaxCommandLength = 1 << 20
+// MaxCommandLength is the longest command line tor 0.4.9 accepts, without
+// its CRLF: 1,048,573 bytes (probed; tor reads a command into a buffer of
+// MAX_COMMAND_LINE_LENGTH = 1 MiB that also holds the CRLF and a NUL). A
+// multi-line command (+LOADCONF, +HSPOST, +POSTDESCRIPTOR) is read into the
+// same buffer as a whole, so its first line, data block and final "."
+// together, as written with CRLFs, may take at most MaxCommandLength+2
+// bytes. Tor answers a longer command with "500 Line too long." and closes
+// the connection (which makes a tor owned by this connection exit), so
+// every command is measured before anything is written and refused with a
+// *[CommandTooLongError].
+const MaxCommandLength = 1<<20 - 3
+
+// maxCommandBytes is the most bytes one command may take on the wire.
+const maxCommandBytes = MaxCommandLength + 2
+
+// CommandTooLongError is returned for a command that tor would refuse as
+// too long (see [MaxCommandLength]); nothing of it was written and the
+// connection is still usable. It matches [ErrInvalidArgument].
+type CommandTooLongError struct {
+	Command string // keyword, such as "GETINFO" or "+LOADCONF"
+	Length  int    // bytes the command would take on the wire, CRLFs included
+	Max     int    // the most tor accepts (MaxCommandLength+2)
+}
+
+func (e *CommandTooLongError) Error() string {
+	return fmt.Sprintf("control: %s command is %d bytes with its line endings, tor accepts at most %d", e.Command, e.Length, e.Max)
+}
+
+// Is makes errors.Is(err, ErrInvalidArgument) true.
+func (e *CommandTooLongError) Is(target error) bool { return target == ErrInvalidArgument }
+
+func tooLong(r *request) error {
+	return &CommandTooLongError{Command: r.cmd, Length: len(r.wire), Max: maxCommandBytes}
+}
 
 func describeByte(c byte) string {
 	switch c {

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/gotorcon/tor/control/controltest"
 )
 
 func readAll(t *testing.T, wire string, max int) ([]*Reply, error) {
@@ -115,7 +118,7 @@ func TestReadReplyLongLinesAndCap(t *testing.T) {
 	assert.ErrorIs(t, err, ErrProtocol)
 	// Each reply is measured on its own.
 	small := strings.Repeat("250 OK\r\n", 1000)
-	got, err = readAll(t, small, 100)
+	got, err = readAll(t, small, 8+lineCost) // one line: its bytes and lineCost
 	require.NoError(t, err)
 	assert.Len(t, got, 1000)
 }
@@ -204,4 +207,100 @@ func BenchmarkReadReply(b *testing.B) {
 			}
 		})
 	}
+}
+
+// genReader produces a reply without holding it in memory: a data block of
+// n lines of 1 KiB, then "250 OK".
+type genReader struct {
+	state int
+	left  int
+	buf   []byte
+}
+
+var genLine = append(bytes.Repeat([]byte("r"), 1022), '\r', '\n')
+
+func (g *genReader) Read(p []byte) (int, error) {
+	if len(g.buf) == 0 {
+		switch {
+		case g.state == 0:
+			g.buf = []byte("250+ns/all=\r\n")
+			g.state = 1
+		case g.state == 1 && g.left > 0:
+			g.buf = genLine
+			g.left--
+		case g.state == 1:
+			g.buf = []byte(".\r\n250 OK\r\n")
+			g.state = 2
+		default:
+			return 0, io.EOF
+		}
+	}
+	n := copy(p, g.buf)
+	g.buf = g.buf[n:]
+	return n, nil
+}
+
+// TestReplyMemory: reading a reply costs about its size, not a multiple.
+// A big reply is read in chunks and joined once at its end: reading 15 MiB
+// allocates about twice that in all and keeps one buffer of its size;
+// refusing a 64 MiB reply at a 16 MiB cap costs about the cap.
+func TestReplyMemory(t *testing.T) {
+	const max = 16 << 20
+	measure := func(lines int) (uint64, *Reply, error) {
+		runtime.GC()
+		var a, b runtime.MemStats
+		runtime.ReadMemStats(&a)
+		rep, err := newReplyReader(&genReader{left: lines}, max).ReadReply()
+		runtime.ReadMemStats(&b)
+		return b.TotalAlloc - a.TotalAlloc, rep, err
+	}
+	size := 15 << 20
+	alloc, rep, err := measure(size >> 10)
+	require.NoError(t, err)
+	require.Equal(t, (size>>10)*1023-1, len(rep.Lines[0].Data)) // 1022 bytes a line, joined by "\n"
+	t.Logf("15 MiB reply: %d MiB allocated (%.2f×)", alloc>>20, float64(alloc)/float64(size))
+	assert.Less(t, float64(alloc), 2.3*float64(size))
+
+	alloc, _, err = measure(64 << 10) // a hostile 64 MiB reply
+	require.ErrorIs(t, err, ErrProtocol)
+	t.Logf("64 MiB reply refused at a 16 MiB cap: %d MiB allocated (%.2f× the cap)", alloc>>20, float64(alloc)/float64(max))
+	assert.Less(t, float64(alloc), 1.2*float64(max))
+
+	// Many tiny lines are charged their in-memory cost, not their bytes.
+	var b strings.Builder
+	for b.Len() < 1<<20 {
+		b.WriteString("250-\r\n")
+	}
+	b.WriteString("250 OK\r\n")
+	_, err = newReplyReader(strings.NewReader(b.String()), 1<<20).ReadReply()
+	assert.ErrorIs(t, err, ErrProtocol, "1 MiB of empty lines takes far more than 1 MiB as Lines")
+}
+
+// TestBigDataBlockAcrossChunks: a data block that spans many chunks, with
+// dot-stuffed, empty and long lines, decodes exactly as a small one.
+func TestBigDataBlockAcrossChunks(t *testing.T) {
+	var want []string
+	for i := 0; len(want) < 5000; i++ {
+		switch i % 7 {
+		case 0:
+			want = append(want, "")
+		case 1:
+			want = append(want, ".dot "+strconv.Itoa(i))
+		case 2:
+			want = append(want, strings.Repeat("L", 5000+i%3000)) // longer than the slack
+		default:
+			want = append(want, "r relay "+strconv.Itoa(i))
+		}
+	}
+	want = append(want, "end") // (a final empty line would read as none)
+	data := strings.Join(want, "\n")
+	wire := "250-a=1\r\n250+ns/all=\r\n" + strings.Join(controltest.DataBlock(data), "\r\n") + "\r\n250-b=2\r\n250 OK\r\n"
+	rep, err := newReplyReader(strings.NewReader(wire), 0).ReadReply()
+	require.NoError(t, err)
+	require.Len(t, rep.Lines, 4)
+	assert.Equal(t, "a=1", rep.Lines[0].Text)
+	assert.Equal(t, "ns/all=", rep.Lines[1].Text)
+	assert.True(t, rep.Lines[1].Data == data, "data block differs (%d vs %d bytes)", len(rep.Lines[1].Data), len(data))
+	assert.Equal(t, "b=2", rep.Lines[2].Text)
+	assert.Equal(t, "OK", rep.Lines[3].Text)
 }
