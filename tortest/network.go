@@ -52,7 +52,7 @@ type Node struct {
 	// Exit is set on the relays whose exit policy accepts 127.0.0.1 (every
 	// port) and rejects everything else (see Options.Exits).
 	Exit bool
-	Pid         int    // process id while the node runs
+	Pid  int // process id while the node runs
 
 	proc torProcess
 	log  *logBuffer
