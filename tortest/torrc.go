@@ -56,6 +56,11 @@ func nodeTorrc(n *Node, auths []*Node, vi time.Duration, votingOffset int) *conf
 		t.Add("ExitPolicy", "accept "+loopback+":*")
 		t.Add("ExitPolicy", "reject *:*")
 		t.Add("ExitPolicyRejectPrivate", "0")
+		// An exit refuses streams from relays it does not know, and relays
+		// get the first consensus seconds after the clients (it comes from
+		// the authority, after 404s and backoff): the exit then ends the
+		// first streams with MISC. The network is loopback-only; accept.
+		t.Add("RefuseUnknownExits", "0")
 	} else {
 		t.Add("ExitRelay", "0")
 		t.Add("ExitPolicy", "reject *:*")
