@@ -184,7 +184,7 @@ func (s *State) attachOne(st Stream, fn Attacher, circ string, pinned bool) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), commandTimeout)
 	defer cancel()
 	closeStream := func(reason int, why error) {
-		s.log.Warn("torstate: closing a stream", "stream", st.ID, "target", st.Target, "err", why)
+		s.log.Warn("torstate: closing a stream", "stream", st.ID, "target", st.Target, "status", st.Status, "reason", st.Reason, "remote_reason", st.RemoteReason, "err", why)
 		if err := s.c.CloseStream(ctx, st.ID, reason); err != nil && !isUnknown(err) {
 			s.log.Warn("torstate: CLOSESTREAM failed", "stream", st.ID, "err", err)
 		}

@@ -68,7 +68,7 @@ func ExampleState_SetAttacher() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer st.Close() // restores __LeaveStreamsUnattached
+	defer st.Close()                       // restores __LeaveStreamsUnattached
 	circ, err := st.BuildCircuit(ctx, nil) // tor chooses the relays
 	if err != nil {
 		log.Fatal(err)
