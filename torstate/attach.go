@@ -179,6 +179,33 @@ func (s *State) streamWaiting(st Stream) {
 	}()
 }
 
+// streamLost closes a stream that may wait for the attacher but whose
+// NEW event was lost (see resync); .onion streams are tor's.
+func (s *State) streamLost(st Stream) {
+	a := &s.attach
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.on || a.inflight[st.ID] || strings.HasSuffix(strings.ToLower(st.TargetHost), ".onion") {
+		return
+	}
+	a.inflight[st.ID] = true
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() {
+			a.mu.Lock()
+			delete(a.inflight, st.ID)
+			a.mu.Unlock()
+		}()
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), commandTimeout)
+		defer cancel()
+		s.log.Warn("torstate: closing a stream whose NEW event was lost", "stream", st.ID, "target", st.Target)
+		if err := s.c.CloseStream(ctx, st.ID, ReasonMisc); err != nil && !isUnknown(err) && !isCode(err, 555) {
+			s.log.Warn("torstate: CLOSESTREAM failed", "stream", st.ID, "err", err)
+		}
+	}()
+}
+
 // attachOne decides and attaches one stream.
 func (s *State) attachOne(st Stream, fn Attacher, circ string, pinned bool) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), commandTimeout)

@@ -323,20 +323,47 @@ func (s *State) run() {
 	for ev := range s.sub.Events() {
 		s.apply(ev)
 		if d := s.sub.Dropped(); d != s.dropped {
-			s.log.Warn("torstate: events were lost; reading tor's state again", "lost", d-s.dropped)
-			ctx, cancel := context.WithTimeout(s.ctx, commandTimeout)
-			err := s.snapshot(ctx)
-			cancel()
-			if err != nil {
-				s.log.Warn("torstate: reading tor's state again failed", "err", err)
-				s.mu.Lock()
-				s.dropped = d
-				s.mu.Unlock()
-				continue
-			}
-			s.publish(Change{Resynced: true})
+			s.resync(d)
 		}
 	}
+}
+
+// resync reads tor's state again after the subscription lost events. The
+// events still buffered are dropped first: they may be older than the gap,
+// and applied on top of the new snapshot they could bring back a circuit
+// whose CLOSED event was lost. Every event after them is also newer than
+// the drain, so applying it on top of the snapshot is safe.
+func (s *State) resync(dropped uint64) {
+	s.log.Warn("torstate: events were lost; reading tor's state again", "lost", dropped-s.dropped)
+drain:
+	for {
+		select {
+		case _, ok := <-s.sub.Events():
+			if !ok {
+				break drain
+			}
+		default:
+			break drain
+		}
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, commandTimeout)
+	err := s.snapshot(ctx)
+	cancel()
+	if err != nil {
+		s.log.Warn("torstate: reading tor's state again failed", "err", err)
+		s.mu.Lock()
+		s.dropped = dropped
+		s.mu.Unlock()
+		return
+	}
+	// A stream whose NEW event was lost may wait for the attacher; without
+	// its event the State cannot tell whose it is, so it is closed.
+	for _, st := range s.Streams() {
+		if (st.Status == "NEW" || st.Status == "NEWRESOLVE") && st.CircuitID == "0" {
+			s.streamLost(st)
+		}
+	}
+	s.publish(Change{Resynced: true})
 }
 
 // apply applies one event to the state and tells subscribers.
@@ -441,14 +468,15 @@ func (s *State) applyCirc(e *control.CircEvent) {
 	ended := e.Status == "FAILED" || e.Status == "CLOSED"
 	if ended {
 		delete(s.circuits, e.ID)
+		// FAILED is followed by CLOSED; BuildCircuit reports the first.
 		if _, ok := s.ended[e.ID]; !ok {
+			s.ended[e.ID] = c
 			s.endedFIFO = append(s.endedFIFO, e.ID)
 			if len(s.endedFIFO) > maxEnded {
 				delete(s.ended, s.endedFIFO[0])
 				s.endedFIFO = s.endedFIFO[1:]
 			}
 		}
-		s.ended[e.ID] = c
 	} else {
 		s.circuits[e.ID] = c
 	}
