@@ -244,6 +244,23 @@ func TestAttacherChoosesCircuit(t *testing.T) {
 	v, err = e.c.GetConf(ctx, "__LeaveStreamsUnattached")
 	require.NoError(t, err)
 	assert.Equal(t, "0", v[0].Value)
+
+	// ... to what it was, even when that was 1.
+	require.NoError(t, e.c.SetConf(ctx, control.ConfEntry{Key: "__LeaveStreamsUnattached", Value: "1"}))
+	require.NoError(t, e.st.SetAttacher(ctx, func(context.Context, torstate.Stream) (string, error) { return "", nil }))
+	require.NoError(t, e.st.SetAttacher(ctx, nil))
+	v, err = e.c.GetConf(ctx, "__LeaveStreamsUnattached")
+	require.NoError(t, err)
+	assert.Equal(t, "1", v[0].Value)
+	require.NoError(t, e.c.SetConf(ctx, control.ConfEntry{Key: "__LeaveStreamsUnattached", Value: "0"}))
+
+	// Close restores it too.
+	require.NoError(t, e.st.SetAttacher(ctx, func(context.Context, torstate.Stream) (string, error) { return c.ID, nil }))
+	require.NoError(t, e.st.Close())
+	v, err = e.c.GetConf(ctx, "__LeaveStreamsUnattached")
+	require.NoError(t, err)
+	assert.Equal(t, "0", v[0].Value)
+	assert.ErrorIs(t, e.st.SetAttacher(ctx, nil), torstate.ErrClosed)
 }
 
 func TestAttacherFailuresDoNotHang(t *testing.T) {

@@ -318,8 +318,7 @@ func mergeStream(st *Stream, e *control.StreamEvent) {
 // run applies events until the subscription ends.
 func (s *State) run() {
 	defer s.wg.Done()
-	defer close(s.done)
-	defer s.closeWatchers()
+	defer s.closeWatchers() // and closes done
 	for ev := range s.sub.Events() {
 		s.apply(ev)
 		if d := s.sub.Dropped(); d != s.dropped {
@@ -585,9 +584,12 @@ func (w *Subscription) deliver(ch Change) {
 	}
 }
 
+// closeWatchers closes done and every subscription, under watchMu so that
+// no Subscribe slips in between.
 func (s *State) closeWatchers() {
 	s.watchMu.Lock()
 	defer s.watchMu.Unlock()
+	close(s.done)
 	for _, w := range s.watchers {
 		w.closed = true
 		close(w.ch)
