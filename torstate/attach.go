@@ -51,10 +51,14 @@ var ErrAttacher = errors.New("torstate: attacher failed")
 // attacher and, unless a Dialer still needs it, restores
 // __LeaveStreamsUnattached to its value before; Close does so too.
 //
-// Streams tor handles itself never reach the Attacher: streams to .onion
-// addresses (tor builds the rendezvous circuit), and tor's own directory
-// and DNS-probe streams. Streams of a Dialer go to the Dialer's circuit
-// without calling the Attacher.
+// Streams only tor can attach never reach the Attacher: streams to .onion
+// addresses (tor 0.4.9 leaves them for the controller too, but only tor
+// can build their rendezvous circuit) are handed back to tor with
+// ATTACHSTREAM id 0, and so would be tor's own directory streams (tor
+// attaches those itself). Streams of a Dialer go to the Dialer's circuit
+// without calling the Attacher; a Dialer's stream to an .onion address
+// goes to tor like any other. Name resolutions through SOCKS (RESOLVE,
+// status NEWRESOLVE) do reach the Attacher: they need an exit.
 func (s *State) SetAttacher(ctx context.Context, fn Attacher) error {
 	if err := s.closed(); err != nil {
 		return err
@@ -143,13 +147,14 @@ func (s *State) handBackWaiting() {
 	}
 }
 
-// internalPurpose reports the streams tor attaches itself.
-func internalPurpose(p string) bool {
-	switch p {
+// isTors reports the streams only tor can attach: to onion services, and
+// tor's own directory streams.
+func isTors(st Stream) bool {
+	switch st.Purpose {
 	case "DIR_FETCH", "DIR_UPLOAD", "DIRPORT_TEST":
 		return true
 	}
-	return false
+	return strings.HasSuffix(strings.ToLower(st.TargetHost), ".onion")
 }
 
 // streamWaiting starts the attachment of a stream that waits for a
@@ -158,7 +163,7 @@ func (s *State) streamWaiting(st Stream) {
 	a := &s.attach
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if !a.on || a.inflight[st.ID] || internalPurpose(st.Purpose) || strings.HasSuffix(strings.ToLower(st.TargetHost), ".onion") {
+	if !a.on || a.inflight[st.ID] {
 		return
 	}
 	circ, pinned := "", false
@@ -166,6 +171,13 @@ func (s *State) streamWaiting(st Stream) {
 		circ, pinned = a.pinned[st.SOCKSUsername]
 	}
 	fn := a.fn
+	if isTors(st) {
+		// Tor 0.4.9 leaves streams to .onion addresses for the controller
+		// too (CONTROLLER_WAIT); only tor can build their rendezvous
+		// circuit, so they go back to it (ATTACHSTREAM id 0), as do tor's
+		// own directory streams should one ever wait.
+		fn, pinned = nil, false
+	}
 	a.inflight[st.ID] = true
 	s.wg.Add(1)
 	go func() {
@@ -185,7 +197,7 @@ func (s *State) streamLost(st Stream) {
 	a := &s.attach
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if !a.on || a.inflight[st.ID] || strings.HasSuffix(strings.ToLower(st.TargetHost), ".onion") {
+	if !a.on || a.inflight[st.ID] || isTors(st) {
 		return
 	}
 	a.inflight[st.ID] = true

@@ -43,9 +43,10 @@
 // never stays unattached: when the attacher fails, panics or times out
 // the stream is closed, so the client's request fails at once (see
 // Attacher for why it is closed rather than given back to tor). Streams
-// to .onion addresses and tor's own directory streams are attached by tor
-// and never reach the attacher. Close restores __LeaveStreamsUnattached
-// and gives tor any stream still waiting.
+// to .onion addresses, which tor 0.4.9 also leaves for the controller, and
+// tor's own directory streams never reach the attacher: they are handed
+// back to tor, which alone can attach them. Close restores
+// __LeaveStreamsUnattached and gives tor any stream still waiting.
 //
 // Dialer returns a SOCKS dialer (an *onion.Dialer) pinned to one circuit:
 // its fresh isolation credentials identify its streams, which are attached

@@ -588,3 +588,43 @@ func streamStatus(s string) string {
 	}
 	return s
 }
+
+// Streams to onion services are tor's: tor 0.4.9 leaves them for the
+// controller too (CONTROLLER_WAIT), but they never reach the attacher;
+// the State hands them back to tor and they connect.
+func TestOnionStreamsBypassTheAttacher(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	ln, err := onion.Listen(ctx, e.c, 80)
+	require.NoError(t, err)
+	defer ln.Close()
+	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "onion") }))
+
+	var mu sync.Mutex
+	var seen []string
+	require.NoError(t, e.st.SetAttacher(ctx, func(ctx context.Context, st torstate.Stream) (string, error) {
+		mu.Lock()
+		seen = append(seen, st.Target)
+		mu.Unlock()
+		return "", errors.New("the attacher must not see onion streams")
+	}))
+	url := "http://" + ln.Addr().String() + "/"
+	for attempt := 1; ; attempt++ {
+		body, err := get(ctx, onion.NewDialer(e.socks), url)
+		if err == nil {
+			assert.Equal(t, "onion", body)
+			break
+		}
+		var se *onion.SOCKSError
+		if attempt < 8 && errors.As(err, &se) && se.Temporary() && ctx.Err() == nil {
+			t.Logf("GET %s, attempt %d: %v; retrying", url, attempt, err)
+			time.Sleep(time.Duration(attempt) * 250 * time.Millisecond) // descriptor propagation; bounded
+			continue
+		}
+		require.NoError(t, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Empty(t, seen)
+}
