@@ -13,6 +13,12 @@
 // about 1.7 s after ADD_ONION. Close stops every process and removes every
 // directory.
 //
+// The last relay is an exit (see Options.Exits) whose policy accepts
+// 127.0.0.1 and nothing else, so a client reaches a TCP server on loopback
+// through Tor. The consensus summarises exit policies for public addresses
+// only, so tor does not pick that exit on its own: build a circuit to it
+// and attach streams with package torstate (BuildCircuit, Dialer).
+//
 //	network, err := tortest.Start(ctx, tortest.Options{})
 //	if err != nil { ... }
 //	defer network.Close()

@@ -49,7 +49,10 @@ type Node struct {
 	ORPort      int    // on 127.0.0.1
 	DirPort     int    // on 127.0.0.1 (authorities only)
 	DataDir     string // removed by Network.Close
-	Pid         int    // process id while the node runs
+	// Exit is set on the relays whose exit policy accepts 127.0.0.1 (every
+	// port) and rejects everything else (see Options.Exits).
+	Exit bool
+	Pid  int // process id while the node runs
 
 	proc torProcess
 	log  *logBuffer
@@ -77,6 +80,15 @@ type Options struct {
 	// Relays must be at least 4 for onion services (5 leaves slack for path
 	// selection).
 	Relays int
+	// Exits is how many of the relays are exits (0 means the default, 1; a
+	// negative number means none). An exit's policy accepts 127.0.0.1 on
+	// every port and rejects every other address, so a client reaches a
+	// TCP server on loopback "through Tor" the way it would reach a web
+	// site. The consensus summarises exit policies for public addresses
+	// only, so tor never picks such an exit on its own: a controller
+	// chooses it (EXTENDCIRCUIT and ATTACHSTREAM, see package torstate).
+	// The exits are the last relays (relay3 in the default network).
+	Exits int
 
 	// TorPath is the tor binary; when empty, process.Find looks at
 	// $GOTORCON_TOR, PATH and the usual install locations.
@@ -139,6 +151,15 @@ func (o *Options) setDefaults() error {
 	}
 	if o.Relays == 0 {
 		o.Relays = 4
+	}
+	if o.Exits == 0 {
+		o.Exits = 1
+	}
+	if o.Exits < 0 {
+		o.Exits = 0
+	}
+	if o.Exits > o.Relays {
+		return fmt.Errorf("tortest: Exits %d is more than Relays %d", o.Exits, o.Relays)
 	}
 	if o.Authorities < 0 || o.Relays < 0 {
 		return fmt.Errorf("tortest: negative node count (Authorities %d, Relays %d)", o.Authorities, o.Relays)
@@ -317,7 +338,7 @@ func (n *Network) launch(ctx context.Context, lead time.Duration) error {
 		n.nodes = append(n.nodes, nd)
 	}
 	for i := 0; i < o.Relays; i++ {
-		nd := &Node{Role: Relay, Nickname: fmt.Sprintf("relay%d", i), ORPort: ports[0]}
+		nd := &Node{Role: Relay, Nickname: fmt.Sprintf("relay%d", i), ORPort: ports[0], Exit: i >= o.Relays-o.Exits}
 		ports = ports[1:]
 		n.nodes = append(n.nodes, nd)
 	}
@@ -541,6 +562,17 @@ func (n *Network) DirAuthorities() []string {
 	var out []string
 	for _, a := range n.auths {
 		out = append(out, dirAuthorityLine(a))
+	}
+	return out
+}
+
+// Exits returns the relays that are exits (see Options.Exits).
+func (n *Network) Exits() []Node {
+	var out []Node
+	for _, nd := range n.Nodes() {
+		if nd.Exit {
+			out = append(out, nd)
+		}
 	}
 	return out
 }

@@ -48,8 +48,23 @@ func nodeTorrc(n *Node, auths []*Node, vi time.Duration, votingOffset int) *conf
 	t.Add("ORPort", fmt.Sprintf("%s:%d", loopback, n.ORPort))
 	t.Add("SocksPort", "0")
 	t.Add("ContactInfo", n.Nickname+"@test.invalid")
-	t.Add("ExitRelay", "0")
-	t.Add("ExitPolicy", "reject *:*")
+	if n.Exit {
+		// Loopback only. TestingTorNetwork already sets
+		// ExitPolicyRejectPrivate 0 (and clients' ClientRejectInternalAddresses
+		// 0); ExitPolicyRejectLocalInterfaces is 0 by default.
+		t.Add("ExitRelay", "1")
+		t.Add("ExitPolicy", "accept "+loopback+":*")
+		t.Add("ExitPolicy", "reject *:*")
+		t.Add("ExitPolicyRejectPrivate", "0")
+		// An exit refuses streams from relays it does not know, and relays
+		// get the first consensus seconds after the clients (it comes from
+		// the authority, after 404s and backoff): the exit then ends the
+		// first streams with MISC. The network is loopback-only; accept.
+		t.Add("RefuseUnknownExits", "0")
+	} else {
+		t.Add("ExitRelay", "0")
+		t.Add("ExitPolicy", "reject *:*")
+	}
 	t.Add("ServerDNSResolvConfFile", os.DevNull)
 	t.Add("ServerDNSDetectHijacking", "0")
 	t.Add("ServerDNSTestAddresses", "")

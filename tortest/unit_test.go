@@ -82,6 +82,34 @@ func TestTorrcs(t *testing.T) {
 	}
 }
 
+func TestExitTorrc(t *testing.T) {
+	auth, relay := testNodes()
+	relay.Exit = true
+	et := nodeTorrc(relay, []*Node{auth}, 5*time.Minute, 123)
+	require.NoError(t, et.Validate())
+	require.Equal(t, []string{"accept 127.0.0.1:*", "reject *:*"}, et.Values("ExitPolicy"))
+	for k, want := range map[string]string{"ExitRelay": "1", "ExitPolicyRejectPrivate": "0", "RefuseUnknownExits": "0", "DirCache": "0"} {
+		v, ok := et.Get(k)
+		require.True(t, ok, k)
+		require.Equal(t, want, v, k)
+	}
+	_, relay = testNodes()
+	rt := nodeTorrc(relay, []*Node{auth}, 5*time.Minute, 123)
+	require.Equal(t, []string{"reject *:*"}, rt.Values("ExitPolicy"))
+	v, _ := rt.Get("ExitRelay")
+	require.Equal(t, "0", v)
+}
+
+func TestExitsOption(t *testing.T) {
+	for _, tc := range []struct{ relays, exits, want int }{{0, 0, 1}, {4, -1, 0}, {6, 2, 2}} {
+		o := Options{Relays: tc.relays, Exits: tc.exits, TorPath: "/bin/true", GencertPath: "/bin/true"}
+		require.NoError(t, o.setDefaults())
+		require.Equal(t, tc.want, o.Exits)
+	}
+	o := Options{Relays: 2, Exits: 3, TorPath: "/bin/true", GencertPath: "/bin/true"}
+	require.Error(t, o.setDefaults())
+}
+
 func TestClientTorrc(t *testing.T) {
 	a0, _ := testNodes()
 	a1 := &Node{Role: Authority, Nickname: "auth1", Fingerprint: strings.Repeat("D", 40), V3Ident: strings.Repeat("E", 40), ORPort: 6000, DirPort: 6001}
