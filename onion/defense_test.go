@@ -176,7 +176,7 @@ func TestParseProxyHeader(t *testing.T) {
 		// Captured from tor 0.4.9.11 (circuit 16, virtual port 81).
 		"PROXY TCP6 fc00:dead:beef:4dad::0:10 ::1 16 81\r\n": {CircuitID: "16", VirtPort: 81},
 		// An ID above 16 bits; the older form without "::".
-		"PROXY TCP6 fc00:dead:beef:4dad::1:2 ::1 2 443\r\n": {CircuitID: "65538", VirtPort: 443},
+		"PROXY TCP6 fc00:dead:beef:4dad::1:2 ::1 2 443\r\n":        {CircuitID: "65538", VirtPort: 443},
 		"PROXY TCP6 fc00:dead:beef:4dad:ffff:ffff ::1 65535 1\r\n": {CircuitID: "4294967295", VirtPort: 1},
 		"PROXY TCP6 fc00:dead:beef:4dad::1:0 ::1 0 80\r\n":         {CircuitID: "65536", VirtPort: 80},
 	} {
