@@ -277,3 +277,20 @@ func TestListenerCloseCircuit(t *testing.T) {
 	require.NoError(t, l.CloseClient(testCtx(t), newCircuitConn(a)))
 	assert.Equal(t, 1, f.count("CLOSECIRCUIT 17"))
 }
+
+// TestListenPoWFallbackTranscript plays a whole Listen against a recorded
+// tor 0.4.8 session: try with PoW, fall back, wait for publication, and
+// remove the service on Close.
+func TestListenPoWFallbackTranscript(t *testing.T) {
+	srv, _ := controltest.NewTranscriptServer(t, "../testdata/onion/pow-fallback-tor-0.4.8.txt")
+	conn, err := control.Dial(testCtx(t), srv.Network, srv.Addr)
+	require.NoError(t, err)
+	defer conn.Close()
+	log, buf := bufLogger()
+	l, err := (&ListenConfig{Logger: log}).Listen(testCtx(t), conn)
+	require.NoError(t, err)
+	assert.False(t, l.PoW())
+	assert.Equal(t, fakeID, l.ServiceID())
+	assert.Contains(t, buf.String(), "level=INFO")
+	require.NoError(t, l.Close())
+}
