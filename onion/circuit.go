@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/gotorcon/tor/control"
 )
 
 // ErrProxyHeader is matched when a connection of a service with
@@ -95,6 +97,19 @@ func (c *CircuitConn) Read(p []byte) (int, error) {
 	return c.br.Read(p)
 }
 
+// CloseWrite shuts down the writing side of the connection (tor then
+// ends the stream's sending half), when the local socket supports it.
+func (c *CircuitConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.ErrUnsupported
+}
+
+// NetConn returns the local connection from tor, whose reads include the
+// PROXY header.
+func (c *CircuitConn) NetConn() net.Conn { return c.Conn }
+
 // ParseProxyHeader parses the PROXY protocol v1 line that tor writes for
 // HiddenServiceExportCircuitID haproxy, including its CRLF. Tor 0.4.9
 // writes
@@ -168,4 +183,38 @@ func (l *Listener) CloseClient(ctx context.Context, c net.Conn) error {
 		return err
 	}
 	return l.CloseCircuit(ctx, id)
+}
+
+// RendezvousCircuits returns the IDs of the service's open rendezvous
+// circuits (GETINFO circuit-status, purpose HS_SERVICE_REND): one per
+// client circuit that reached the service. It works for ephemeral
+// services too, which is the most tor 0.4.9 tells them about their
+// clients: it does not say which circuit an accepted connection came on
+// (only ExportCircuitID, for on-disk services, does). Closing all of them
+// with CloseCircuit cuts every current client off.
+func (l *Listener) RendezvousCircuits(ctx context.Context) ([]string, error) {
+	v, err := l.conn.GetInfoValue(ctx, "circuit-status")
+	if err != nil {
+		return nil, fmt.Errorf("onion: GETINFO circuit-status: %w", err)
+	}
+	var ids []string
+	for _, line := range strings.Split(v, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		args, err := control.ParseArgs(line)
+		if err != nil {
+			return ids, fmt.Errorf("onion: circuit-status line %q: %w", line, err)
+		}
+		pos := args.Positional()
+		if len(pos) < 2 {
+			return ids, fmt.Errorf("onion: short circuit-status line %q", line)
+		}
+		m := args.Map()
+		if m["PURPOSE"] == "HS_SERVICE_REND" && m["REND_QUERY"] == l.id && pos[1] == "BUILT" {
+			ids = append(ids, pos[0])
+		}
+	}
+	return ids, nil
 }

@@ -68,9 +68,21 @@ func TestEndToEndUnderAttack(t *testing.T) {
 		assert.True(t, l.PoW())
 		serveEcho(t, l)
 		c, attempts := dialRetry(ctx, t, dialer, l.Addr().String())
+		defer c.Close()
 		t.Logf("PoW-enabled ephemeral service reached in %d attempt(s)", attempts)
 		echoRoundTrip(t, c)
-		c.Close()
+
+		// An ephemeral service learns its clients' circuits, not which
+		// connection came on which: closing them all cuts the client off.
+		ids, err := l.RendezvousCircuits(ctx)
+		require.NoError(t, err)
+		require.Len(t, ids, 1, "one client circuit")
+		require.NoError(t, l.CloseCircuit(ctx, ids[0]))
+		c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		_, err = c.Read(make([]byte, 1))
+		require.Error(t, err)
+		var ne net.Error
+		assert.False(t, errors.As(err, &ne) && ne.Timeout(), "ended by tor, not by the deadline: %v", err)
 
 		m, err := metrics.Fetch(ctx, maddr)
 		require.NoError(t, err)

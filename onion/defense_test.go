@@ -294,3 +294,28 @@ func TestListenPoWFallbackTranscript(t *testing.T) {
 	assert.Contains(t, buf.String(), "level=INFO")
 	require.NoError(t, l.Close())
 }
+
+func TestListenerRendezvousCircuits(t *testing.T) {
+	f := newFakeTor(t)
+	// Lines as tor 0.4.9.11 writes them (the CIRC event grammar).
+	status := []string{
+		"4 BUILT $AEC4DEB34DC9AA57012C87018FD3D635B7D28E07~auth0,$15908558F95E2C0269F3DBBFEDBA871DA6BF80BA~relay1 BUILD_FLAGS=IS_INTERNAL,NEED_UPTIME PURPOSE=HS_SERVICE_INTRO HS_STATE=HSSI_ESTABLISHED REND_QUERY=" + fakeID + " TIME_CREATED=2026-12-01T11:11:09.496453",
+		"16 BUILT $AEC4DEB34DC9AA57012C87018FD3D635B7D28E07~auth0,$15908558F95E2C0269F3DBBFEDBA871DA6BF80BA~relay1 BUILD_FLAGS=IS_INTERNAL,NEED_CAPACITY PURPOSE=HS_SERVICE_REND HS_STATE=HSSR_JOINED REND_QUERY=" + fakeID + " TIME_CREATED=2026-12-01T11:11:11.611526",
+		"17 EXTENDED $AEC4DEB34DC9AA57012C87018FD3D635B7D28E07~auth0 BUILD_FLAGS=IS_INTERNAL,NEED_CAPACITY PURPOSE=HS_SERVICE_REND HS_STATE=HSSR_CONNECTING REND_QUERY=" + fakeID + " TIME_CREATED=2026-12-01T11:11:11.611526",
+		"18 BUILT $AEC4DEB34DC9AA57012C87018FD3D635B7D28E07~auth0 BUILD_FLAGS=IS_INTERNAL,NEED_CAPACITY PURPOSE=HS_SERVICE_REND HS_STATE=HSSR_JOINED REND_QUERY=pqmrc255poisz5fv5d2ebhsw7nkzn5zr5b3mqqzccnal7kxrh5lnokyd TIME_CREATED=2026-12-01T11:11:11.611526",
+		"19 BUILT $AEC4DEB34DC9AA57012C87018FD3D635B7D28E07~auth0 BUILD_FLAGS=IS_INTERNAL,NEED_CAPACITY PURPOSE=HS_SERVICE_REND HS_STATE=HSSR_JOINED REND_QUERY=" + fakeID + " TIME_CREATED=2026-12-01T11:11:12.611526",
+	}
+	f.other = func(c *controltest.Conn, cmd *controltest.Command) bool {
+		if cmd.Line != "GETINFO circuit-status" {
+			return false
+		}
+		c.Reply(append(append([]string{"250+circuit-status="}, controltest.DataBlock(strings.Join(status, "\n"))...), "250 OK")...)
+		return true
+	}
+	l, err := (&ListenConfig{Wait: WaitNone}).Listen(testCtx(t), f.dial(t))
+	require.NoError(t, err)
+	defer l.Close()
+	ids, err := l.RendezvousCircuits(testCtx(t))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"16", "19"}, ids, "built rendezvous circuits of this service only")
+}
