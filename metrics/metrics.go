@@ -169,9 +169,9 @@ type Onion struct {
 	// invalid_introduce2, subcredential, replay).
 	RejectedIntros         float64
 	RejectedIntrosByReason map[string]float64
-	// IntroPoints is the number of established introduction circuits
+	// IntroCircuits is the number of established introduction circuits
 	// (tor_hs_intro_established_count).
-	IntroPoints float64
+	IntroCircuits float64
 
 	// Rendezvous is the number of rendezvous circuits launched
 	// (tor_hs_rdv_num_total), RendezvousOpen the number established
@@ -197,7 +197,7 @@ func (m *Metrics) Onion(serviceID string) Onion {
 	for _, s := range m.Samples("tor_hs_intro_rejected_intro_req_count", "onion", id) {
 		o.RejectedIntrosByReason[s.Labels["reason"]] += s.Value
 	}
-	o.IntroPoints = get("tor_hs_intro_established_count")
+	o.IntroCircuits = get("tor_hs_intro_established_count")
 	o.Rendezvous = get("tor_hs_rdv_num_total")
 	o.RendezvousOpen = get("tor_hs_rdv_established_count")
 	o.RendezvousErrors = get("tor_hs_rdv_error_count")

@@ -40,7 +40,7 @@ func TestParseTorScrape(t *testing.T) {
 	o := m.Onion(powSvc + ".onion")
 	assert.Equal(t, Onion{
 		ServiceID: powSvc, Found: true,
-		Introductions: 1, IntroPoints: 6,
+		Introductions: 1, IntroCircuits: 6,
 		Rendezvous: 1, RendezvousOpen: 1,
 		RejectedIntrosByReason: map[string]float64{"bad_auth_key": 0, "invalid_introduce2": 0, "subcredential": 0, "replay": 0},
 	}, o)
@@ -174,7 +174,7 @@ func TestFetch(t *testing.T) {
 	addr := srv.Listener.Addr().String()
 	m, err := Fetch(ctx, addr)
 	require.NoError(t, err)
-	assert.Equal(t, 6.0, m.Onion(powSvc).IntroPoints)
+	assert.Equal(t, 6.0, m.Onion(powSvc).IntroCircuits)
 
 	_, err = Fetch(ctx, "192.0.2.1:9035")
 	assert.ErrorIs(t, err, ErrNotLoopback, "nothing is sent off the machine")
