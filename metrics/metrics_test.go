@@ -123,7 +123,7 @@ func FuzzParse(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Add(string(b[:2000]))
+	f.Add(string(b[:600]))
 	f.Add(`x{a="b"} 1`)
 	f.Fuzz(func(t *testing.T, s string) {
 		m, err := Parse(strings.NewReader(s))
