@@ -109,6 +109,23 @@ func TestDirConfigPoWFallback(t *testing.T) {
 		assert.Contains(t, services(), "250-HiddenServiceDir="+dir)
 		require.NoError(t, l.Close())
 	})
+	t.Run("tor 0.4.7 does not know the options", func(t *testing.T) {
+		dir := t.TempDir() + "/svc"
+		f, services := newDirFakeTorNames(t, dir, nil, func(name string) bool { return strings.Contains(name, "PoW") })
+		k, _ := GenerateKey(nil)
+		log, buf := bufLogger()
+		l, err := (&DirConfig{Dir: dir, Key: k, Wait: WaitNone, Logger: log}).Listen(testCtx(t), f.dial(t))
+		require.NoError(t, err)
+		assert.False(t, l.PoW())
+		assert.Contains(t, buf.String(), "unknown option")
+		assert.Equal(t, 1, f.count("SETCONF"), "refused before anything reached tor")
+		assert.Contains(t, services(), "250-HiddenServiceDir="+dir)
+		require.NoError(t, l.Close())
+
+		_, err = (&DirConfig{Dir: dir, Key: k, Wait: WaitNone, PoW: PoW{Mode: PoWOn}}).Listen(testCtx(t), f.dial(t))
+		require.ErrorIs(t, err, ErrPoWUnsupported)
+		assert.NotContains(t, services(), "250-HiddenServiceDir="+dir)
+	})
 	t.Run("on", func(t *testing.T) {
 		dir := t.TempDir() + "/svc"
 		f, services := newDirFakeTor(t, dir, nil)

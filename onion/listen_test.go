@@ -791,8 +791,23 @@ func TestDirConfigRequests(t *testing.T) {
 // nil, each SETCONF is answered only once hold yields. services returns
 // the current list.
 func newDirFakeTor(t *testing.T, dir string, hold <-chan struct{}) (f *fakeTor, services func() []string) {
+	return newDirFakeTorNames(t, dir, hold, nil)
+}
+
+// newDirFakeTorNames is newDirFakeTor whose config/names leaves out the
+// options for which drop returns true (an older tor).
+func newDirFakeTorNames(t *testing.T, dir string, hold <-chan struct{}, drop func(name string) bool) (f *fakeTor, services func() []string) {
 	names, err := os.ReadFile("../testdata/config/names-0.4.9.11.txt")
 	require.NoError(t, err)
+	if drop != nil {
+		var kept []string
+		for _, line := range strings.Split(string(names), "\n") {
+			if name, _, _ := strings.Cut(line, " "); !drop(name) {
+				kept = append(kept, line)
+			}
+		}
+		names = []byte(strings.Join(kept, "\n"))
+	}
 	defaults, err := os.ReadFile("../testdata/config/defaults-0.4.9.11.txt")
 	require.NoError(t, err)
 	var mu sync.Mutex
