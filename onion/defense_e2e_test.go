@@ -94,6 +94,34 @@ func TestEndToEndUnderAttack(t *testing.T) {
 		assert.Equal(t, 0.0, o.PoWSuggestedEffort, "no attack, no effort asked")
 	})
 
+	t.Run("PoWDialAfterClose", func(t *testing.T) {
+		// A client tor (0.4.8+) exempts streams to a service with PoW from
+		// SocksTimeout (connection_ap_expire_beginning: the service may be
+		// queueing the request). So a dial to a PoW service that has gone
+		// away is bounded only by the dialer's context, while the same dial
+		// to a service without PoW fails after SocksTimeout with 0x06
+		// (TestEndToEnd/DialAfterClose). Probed: still pending after 100 s
+		// with SocksTimeout 10 s.
+		const socksTimeout = 5 * time.Second
+		setSocksTimeout(t, cliTor.Control(), socksTimeout)
+		l, err := Listen(ctx, svc)
+		require.NoError(t, err)
+		require.True(t, l.PoW())
+		serveEcho(t, l)
+		c, _ := dialRetry(ctx, t, dialer, l.Addr().String())
+		c.Close()
+		require.NoError(t, l.Close())
+		wait := 4 * socksTimeout
+		dctx, dcancel := context.WithTimeout(ctx, wait)
+		defer dcancel()
+		start := time.Now()
+		_, err = dialer.Isolated().DialContext(dctx, "tcp", l.Addr().String())
+		require.Error(t, err)
+		t.Logf("dial after Close of a PoW service: %v after %v", err, time.Since(start).Round(time.Millisecond))
+		assert.ErrorIs(t, err, context.DeadlineExceeded, "tor kept the stream past SocksTimeout; the context ended it")
+		assert.GreaterOrEqual(t, time.Since(start), wait)
+	})
+
 	t.Run("DirServiceCircuitID", func(t *testing.T) {
 		circs, err := svc.Subscribe(ctx, "CIRC")
 		require.NoError(t, err)
