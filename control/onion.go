@@ -2,7 +2,9 @@ package control
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -61,6 +63,34 @@ type AddOnionRequest struct {
 	// ClientAuthV3 lists authorized clients' x25519 public keys in base32
 	// (52 characters); use with FlagV3Auth.
 	ClientAuthV3 []string
+	// PoW, when not nil, sets the service's proof-of-work defense
+	// (PoWDefensesEnabled, PoWQueueRate, PoWQueueBurst). Tor accepts these
+	// keywords since 0.4.9; older tors answer 512 Unrecognized keyword
+	// argument (see IsUnrecognizedKeyword).
+	PoW *OnionPoW
+}
+
+// OnionPoW is the proof-of-work defense of an ADD_ONION request.
+type OnionPoW struct {
+	// Enabled turns the defense on (PoWDefensesEnabled=1) or off (=0).
+	Enabled bool
+	// QueueRate and QueueBurst are the rate (per second) and burst of the
+	// queue of introduction requests the service serves; 0 leaves tor's
+	// default (250 and 2500 on tor 0.4.9) and sends nothing. Tor takes
+	// 0 to 4294967295.
+	QueueRate, QueueBurst int64
+}
+
+// IsUnrecognizedKeyword reports whether err is tor's refusal of an
+// argument it does not know (512 ... Unrecognized keyword argument
+// "keyword"), as an older tor answers ADD_ONION arguments added later.
+func IsUnrecognizedKeyword(err error, keyword string) bool {
+	var ce *Error
+	if !errors.As(err, &ce) || ce.Code != 512 {
+		return false
+	}
+	return strings.Contains(ce.Text, "Unrecognized keyword argument") &&
+		strings.Contains(strings.ToLower(ce.Text), `"`+strings.ToLower(keyword)+`"`)
 }
 
 // AddOnionReply is tor's answer to ADD_ONION.
@@ -111,6 +141,22 @@ func (r *AddOnionRequest) line() (string, error) {
 	if r.MaxStreams > 0 {
 		b.WriteString(" MaxStreams=")
 		b.WriteString(strconv.Itoa(r.MaxStreams))
+	}
+	if p := r.PoW; p != nil {
+		if p.QueueRate < 0 || p.QueueRate > math.MaxUint32 || p.QueueBurst < 0 || p.QueueBurst > math.MaxUint32 {
+			return "", fmt.Errorf("%w: PoW queue rate %d or burst %d out of range 0-%d", ErrInvalidArgument, p.QueueRate, p.QueueBurst, uint32(math.MaxUint32))
+		}
+		if p.Enabled {
+			b.WriteString(" PoWDefensesEnabled=1")
+		} else {
+			b.WriteString(" PoWDefensesEnabled=0")
+		}
+		if p.QueueRate > 0 {
+			b.WriteString(" PoWQueueRate=" + strconv.FormatInt(p.QueueRate, 10))
+		}
+		if p.QueueBurst > 0 {
+			b.WriteString(" PoWQueueBurst=" + strconv.FormatInt(p.QueueBurst, 10))
+		}
 	}
 	if len(r.Ports) == 0 {
 		return "", fmt.Errorf("%w: ADD_ONION needs at least one port", ErrInvalidArgument)

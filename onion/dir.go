@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,6 +58,29 @@ type DirConfig struct {
 	// (files of other keys are removed). Nil leaves authorized_clients as
 	// it is; an empty, non-nil list lets anyone connect.
 	ClientAuth []ClientPublicKey
+
+	// PoW is the proof-of-work defense, on by default where tor supports
+	// it (see PoW): HiddenServicePoWDefensesEnabled, tor 0.4.8+ built with
+	// the "pow" module.
+	PoW PoW
+	// IntroDoS, if set, turns on the rate limit at the service's
+	// introduction points (see IntroDoS); nil leaves it off, tor's default.
+	IntroDoS *IntroDoS
+	// IntroPoints is the number of introduction points
+	// (HiddenServiceNumIntroductionPoints, MinIntroPoints to
+	// MaxIntroPoints; 0 keeps tor's default of 3). More spread the load of
+	// introductions under attack.
+	IntroPoints int
+	// ExportCircuitID makes tor start each connection to the Listener with
+	// a PROXY protocol header naming the client's rendezvous circuit
+	// (HiddenServiceExportCircuitID haproxy). The Listener reads and
+	// strips it: Accept returns *CircuitConn values whose CircuitID can be
+	// passed to Listener.CloseCircuit to cut that client off. Targets get
+	// the header too.
+	ExportCircuitID bool
+	// Logger receives notices such as a PoW fallback (slog.Default() when
+	// nil).
+	Logger *slog.Logger
 
 	// Keep leaves the service in tor's configuration after Close, with
 	// ports that lead nowhere once the Listener is closed; use it with
@@ -112,6 +137,15 @@ func (dc *DirConfig) Listen(ctx context.Context, conn *control.Conn) (_ *Listene
 	if err := checkCommon(dc.Ports, dc.Targets, dc.MaxStreams, dc.Wait, dc.LocalNetwork); err != nil {
 		return nil, err
 	}
+	if err := dc.PoW.check(); err != nil {
+		return nil, err
+	}
+	if err := dc.IntroDoS.check(); err != nil {
+		return nil, err
+	}
+	if dc.IntroPoints != 0 && (dc.IntroPoints < MinIntroPoints || dc.IntroPoints > MaxIntroPoints) {
+		return nil, fmt.Errorf("onion: IntroPoints %d out of range %d-%d", dc.IntroPoints, MinIntroPoints, MaxIntroPoints)
+	}
 	ports := dc.Ports
 	if len(ports) == 0 && len(dc.Targets) == 0 {
 		ports = []int{80}
@@ -161,6 +195,17 @@ func (dc *DirConfig) Listen(ctx context.Context, conn *control.Conn) (_ *Listene
 	if dc.MaxStreamsCloseCircuit {
 		hs.Options = append(hs.Options, config.Option{Key: "HiddenServiceMaxStreamsCloseCircuit", Value: "1"})
 	}
+	if dc.IntroPoints != 0 {
+		hs.Options = append(hs.Options, config.Option{Key: "HiddenServiceNumIntroductionPoints", Value: strconv.Itoa(dc.IntroPoints)})
+	}
+	hs.Options = append(hs.Options, dc.IntroDoS.options()...)
+	if dc.ExportCircuitID {
+		hs.Options = append(hs.Options, config.Option{Key: "HiddenServiceExportCircuitID", Value: "haproxy"})
+		l.exportCircuitID = true
+	}
+	noPoW := hs
+	noPoW.Options = slices.Clone(hs.Options)
+	hs.Options = append(hs.Options, dc.PoW.options()...)
 
 	var sub *control.Subscription
 	if dc.Wait != WaitNone {
@@ -175,7 +220,26 @@ func (dc *DirConfig) Listen(ctx context.Context, conn *control.Conn) (_ *Listene
 		_, err := setDirService(ctx, conn, dir, nil)
 		return err
 	}
-	if maybeApplied, err := setDirService(ctx, conn, dir, &hs); err != nil {
+	maybeApplied, err := setDirService(ctx, conn, dir, &hs)
+	l.pow = dc.PoW.on()
+	if err != nil && l.pow && !maybeApplied && refusedConfig(err) {
+		// An older tor does not know the PoW options; one built without
+		// the pow module refuses them (513). Try without PoW: if that
+		// works, PoW was the cause.
+		var err2 error
+		maybeApplied, err2 = setDirService(ctx, conn, dir, &noPoW)
+		switch {
+		case err2 != nil:
+			err = err2
+		case dc.PoW.Mode == PoWOn:
+			l.created = true // removed by the deferred shutdown
+			return nil, fmt.Errorf("%w (tor 0.4.8+ built with the pow module needed): %w", ErrPoWUnsupported, err)
+		default:
+			logger(dc.Logger).Info("onion: this tor refuses HiddenServicePoWDefensesEnabled (older than 0.4.8, or built without the pow module); publishing without the proof-of-work defense", "dir", dir, "err", err)
+			err, l.pow = nil, false
+		}
+	}
+	if err != nil {
 		// If ctx ended or the connection failed after the SETCONF went
 		// out, tor may have applied it: remove the service again.
 		l.created = maybeApplied
@@ -197,6 +261,13 @@ func (dc *DirConfig) Listen(ctx context.Context, conn *control.Conn) (_ *Listene
 		}
 	}
 	return l, nil
+}
+
+// refusedConfig reports whether tor (or the check against its option
+// names) refused a configuration, rather than the connection failing.
+func refusedConfig(err error) bool {
+	var refused *config.ApplyError
+	return errors.As(err, &refused) || errors.Is(err, config.ErrUnknownOption)
 }
 
 // prepareServiceDir creates dir (mode 0700) and writes key into it when

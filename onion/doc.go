@@ -24,6 +24,17 @@
 // "<id>.onion:<port>", once the service's descriptors are uploaded (see
 // Wait), and both remove the service on Close.
 //
+// # Under attack
+//
+// Services are published with tor's proof-of-work defense on where tor
+// supports it (PoW; PoWAuto falls back with a logged notice, PoWOn fails
+// with ErrPoWUnsupported). On-disk services can also limit introductions
+// at their introduction points (IntroDoS), choose their number of
+// introduction points, and learn each client's rendezvous circuit
+// (ExportCircuitID: Accept returns *CircuitConn); Listener.CloseCircuit
+// and CloseClient cut a client off. Package metrics reads the service's
+// numbers from tor's MetricsPort.
+//
 // # Client authorization
 //
 // A service published with client authorization can be reached only by

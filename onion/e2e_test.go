@@ -330,12 +330,15 @@ func TestEndToEnd(t *testing.T) {
 		// the intro point still acknowledges the client's INTRODUCE1, but
 		// no rendezvous follows, so tor answers the dial only when the
 		// stream times out (SocksTimeout, 2 minutes by default) with 0x06.
-		// The client tor's SocksTimeout is lowered to bound the wait.
+		// The client tor's SocksTimeout is lowered to bound the wait. Tor
+		// does not apply SocksTimeout to a service with PoW (it expects
+		// the service to queue the request), so this service has PoW off;
+		// TestEndToEndUnderAttack/PoWDialAfterClose has the PoW case.
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
 		const socksTimeout = 10 * time.Second
 		setSocksTimeout(t, env.cli.Control(), socksTimeout)
-		l, err := Listen(ctx, svc)
+		l, err := (&ListenConfig{PoW: PoW{Mode: PoWOff}}).Listen(ctx, svc)
 		require.NoError(t, err)
 		serveEcho(t, l)
 		c, _ := dialRetry(ctx, t, env.dialer, l.Addr().String())

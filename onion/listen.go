@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -147,6 +148,14 @@ type ListenConfig struct {
 	// ClientAuth lists the clients allowed to connect (v3 client
 	// authorization); empty means anyone who knows the address.
 	ClientAuth []ClientPublicKey
+	// PoW is the proof-of-work defense: on by default where tor supports
+	// it (tor 0.4.9+ for ephemeral services; see PoW). The other limits of
+	// on-disk services (IntroDoS, IntroPoints, ExportCircuitID) have no
+	// ADD_ONION argument in tor 0.4.9.
+	PoW PoW
+	// Logger receives notices such as a PoW fallback (slog.Default() when
+	// nil).
+	Logger *slog.Logger
 
 	// Wait says when Listen returns (default WaitPublished).
 	Wait Wait
@@ -217,9 +226,18 @@ func (lc *ListenConfig) Listen(ctx context.Context, conn *control.Conn) (_ *List
 	}
 
 	rep, err := conn.AddOnion(ctx, req)
+	if err != nil && req.PoW != nil && control.IsUnrecognizedKeyword(err, "PoWDefensesEnabled") {
+		if lc.PoW.Mode == PoWOn {
+			return nil, fmt.Errorf("%w (tor 0.4.9 or later needed for ephemeral services): %w", ErrPoWUnsupported, err)
+		}
+		logger(lc.Logger).Info("onion: this tor does not take PoW for ephemeral services (tor 0.4.9+ does); publishing without the proof-of-work defense")
+		req.PoW = nil
+		rep, err = conn.AddOnion(ctx, req)
+	}
 	if err != nil {
 		return nil, addOnionError(err, lc.NonAnonymous)
 	}
+	l.pow = req.PoW != nil
 	l.id = rep.ServiceID
 	l.created = true
 	l.remove = func(ctx context.Context) error {
@@ -319,6 +337,10 @@ func (lc *ListenConfig) request() (*control.AddOnionRequest, error) {
 	if err := checkCommon(lc.Ports, lc.Targets, lc.MaxStreams, lc.Wait, lc.LocalNetwork); err != nil {
 		return nil, err
 	}
+	if err := lc.PoW.check(); err != nil {
+		return nil, err
+	}
+	req.PoW = lc.PoW.request()
 	req.MaxStreams = lc.MaxStreams
 	if lc.MaxStreamsCloseCircuit {
 		req.Flags = append(req.Flags, control.FlagMaxStreamsCloseCircuit)
@@ -559,6 +581,9 @@ type Listener struct {
 	ports   []int
 	detach  bool
 	created bool // ADD_ONION succeeded
+	pow     bool // the proof-of-work defense was asked of tor
+
+	exportCircuitID bool // connections start with a PROXY header
 
 	ln      net.Listener // nil when every port has an explicit target
 	unixDir string
@@ -608,6 +633,10 @@ func (l *Listener) Hostname() string { return l.id + ".onion" }
 // then those with explicit targets.
 func (l *Listener) Ports() []int { return slices.Clone(l.ports) }
 
+// PoW reports whether the service was published with the proof-of-work
+// defense on (false after a fallback on a tor without it).
+func (l *Listener) PoW() bool { return l.pow }
+
 // Key returns the service's key: the one given to Listen, or the one tor
 // generated (nil with DiscardKey). Keep it to publish the same address
 // again.
@@ -625,7 +654,11 @@ func (l *Listener) LocalAddr() net.Addr {
 // Accept waits for and returns the next connection to the service. The
 // connection is the local end of tor's forwarded stream: its RemoteAddr
 // is tor's side of the local socket, not the client (onion services never
-// learn who the client is).
+// learn who the client is). For an on-disk service with ExportCircuitID
+// the connection is a *CircuitConn, which tells the client's rendezvous
+// circuit. Tor 0.4.9 gives ephemeral services no such thing: ADD_ONION has
+// no ExportCircuitID, and tor sends no STREAM event for the streams it
+// forwards to a service.
 //
 // After Close, Accept returns an error matching net.ErrClosed; so it does
 // when the control connection that owned the service ended.
@@ -642,6 +675,9 @@ func (l *Listener) Accept() (net.Conn, error) {
 		default:
 		}
 		return nil, l.acceptErr(err)
+	}
+	if l.exportCircuitID {
+		return newCircuitConn(c), nil
 	}
 	return c, nil
 }

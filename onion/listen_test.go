@@ -155,19 +155,23 @@ func TestListenRequestBuilding(t *testing.T) {
 		want string // regexp of the ADD_ONION line; LOCAL stands for the local target
 	}{
 		{"default", ListenConfig{},
-			`^ADD_ONION NEW:ED25519-V3 Port=80,LOCAL$`},
+			`^ADD_ONION NEW:ED25519-V3 POW Port=80,LOCAL$`},
 		{"key", ListenConfig{Key: key},
-			`^ADD_ONION ED25519-V3:` + regexp.QuoteMeta(key.BlobData()) + ` Port=80,LOCAL$`},
+			`^ADD_ONION ED25519-V3:` + regexp.QuoteMeta(key.BlobData()) + ` POW Port=80,LOCAL$`},
 		{"ports", ListenConfig{Ports: []int{80, 443, 8080}},
-			`^ADD_ONION NEW:ED25519-V3 Port=80,LOCAL Port=443,LOCAL Port=8080,LOCAL$`},
+			`^ADD_ONION NEW:ED25519-V3 POW Port=80,LOCAL Port=443,LOCAL Port=8080,LOCAL$`},
 		{"targets", ListenConfig{Ports: []int{80}, Targets: []control.OnionPort{{VirtPort: 22, Target: "127.0.0.1:2222"}, {VirtPort: 25, Target: "unix:/run/x.sock"}}},
-			`^ADD_ONION NEW:ED25519-V3 Port=80,LOCAL Port=22,127.0.0.1:2222 Port=25,unix:/run/x.sock$`},
+			`^ADD_ONION NEW:ED25519-V3 POW Port=80,LOCAL Port=22,127.0.0.1:2222 Port=25,unix:/run/x.sock$`},
 		{"targets only", ListenConfig{Targets: []control.OnionPort{{VirtPort: 443, Target: "[::1]:8443"}}},
-			`^ADD_ONION NEW:ED25519-V3 Port=443,\[::1\]:8443$`},
+			`^ADD_ONION NEW:ED25519-V3 POW Port=443,\[::1\]:8443$`},
 		{"flags", ListenConfig{DiscardKey: true, Detach: true, NonAnonymous: true, MaxStreams: 7, MaxStreamsCloseCircuit: true},
-			`^ADD_ONION NEW:ED25519-V3 Flags=DiscardPK,Detach,NonAnonymous,MaxStreamsCloseCircuit MaxStreams=7 Port=80,LOCAL$`},
+			`^ADD_ONION NEW:ED25519-V3 Flags=DiscardPK,Detach,NonAnonymous,MaxStreamsCloseCircuit MaxStreams=7 POW Port=80,LOCAL$`},
+		{"pow off", ListenConfig{PoW: PoW{Mode: PoWOff}},
+			`^ADD_ONION NEW:ED25519-V3 Port=80,LOCAL$`},
+		{"pow tuned", ListenConfig{PoW: PoW{Mode: PoWOn, QueueRate: 10, QueueBurst: 20}},
+			`^ADD_ONION NEW:ED25519-V3 PoWDefensesEnabled=1 PoWQueueRate=10 PoWQueueBurst=20 Port=80,LOCAL$`},
 		{"client auth", ListenConfig{ClientAuth: []ClientPublicKey{client1.Public(), client2.Public()}},
-			`^ADD_ONION NEW:ED25519-V3 Flags=V3Auth Port=80,LOCAL ClientAuthV3=` + client1.Public().String() + ` ClientAuthV3=` + client2.Public().String() + `$`},
+			`^ADD_ONION NEW:ED25519-V3 Flags=V3Auth POW Port=80,LOCAL ClientAuthV3=` + client1.Public().String() + ` ClientAuthV3=` + client2.Public().String() + `$`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -181,7 +185,7 @@ func TestListenRequestBuilding(t *testing.T) {
 			l, err := lc.Listen(testCtx(t), conn)
 			require.NoError(t, err)
 			line := f.addOnionLine(t)
-			want := c.want
+			want := strings.ReplaceAll(c.want, "POW", "PoWDefensesEnabled=1")
 			if la := l.LocalAddr(); la != nil {
 				want = strings.ReplaceAll(want, "LOCAL", regexp.QuoteMeta(la.String()))
 				assert.True(t, strings.HasPrefix(la.String(), "127.0.0.1:"), la.String())
@@ -208,7 +212,7 @@ func TestListenUnixLocalSocket(t *testing.T) {
 	require.NoError(t, err)
 	path := l.LocalAddr().String()
 	assert.Equal(t, "unix", l.LocalAddr().Network())
-	assert.Equal(t, "ADD_ONION NEW:ED25519-V3 Port=80,unix:"+path+" Port=81,unix:"+path, f.addOnionLine(t))
+	assert.Equal(t, "ADD_ONION NEW:ED25519-V3 PoWDefensesEnabled=1 Port=80,unix:"+path+" Port=81,unix:"+path, f.addOnionLine(t))
 	fi, err := os.Stat(path[:strings.LastIndexByte(path, '/')])
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o700), fi.Mode().Perm())
@@ -238,7 +242,7 @@ func TestListenLocalListener(t *testing.T) {
 	port := ln.Addr().(*net.TCPAddr).Port
 	l, err := (&ListenConfig{LocalListener: ln, Wait: WaitNone}).Listen(testCtx(t), conn)
 	require.NoError(t, err)
-	assert.Equal(t, fmt.Sprintf("ADD_ONION NEW:ED25519-V3 Port=80,127.0.0.1:%d", port), f.addOnionLine(t))
+	assert.Equal(t, fmt.Sprintf("ADD_ONION NEW:ED25519-V3 PoWDefensesEnabled=1 Port=80,127.0.0.1:%d", port), f.addOnionLine(t))
 	require.NoError(t, l.Close())
 	_, err = ln.Accept()
 	assert.ErrorIs(t, err, net.ErrClosed, "the Listener owns the local listener")
@@ -765,7 +769,8 @@ func TestDirConfigRequests(t *testing.T) {
 	assert.Equal(t, "SETCONF HiddenServiceDir="+q("/var/lib/other")+" HiddenServicePort="+q("22 127.0.0.1:22")+
 		" HiddenServiceDir="+q(dir)+" HiddenServiceVersion="+q("3")+
 		" HiddenServicePort="+q("80 "+local)+" HiddenServicePort="+q("8080 "+local)+" HiddenServicePort="+q("22 127.0.0.1:2222")+
-		" HiddenServiceMaxStreams="+q("5")+" HiddenServiceMaxStreamsCloseCircuit="+q("1"), setconf[0],
+		" HiddenServiceMaxStreams="+q("5")+" HiddenServiceMaxStreamsCloseCircuit="+q("1")+
+		" HiddenServicePoWDefensesEnabled="+q("1"), setconf[0],
 		"the other service kept, ours replacing the old entry of its directory")
 
 	require.NoError(t, l.Close())
@@ -786,8 +791,23 @@ func TestDirConfigRequests(t *testing.T) {
 // nil, each SETCONF is answered only once hold yields. services returns
 // the current list.
 func newDirFakeTor(t *testing.T, dir string, hold <-chan struct{}) (f *fakeTor, services func() []string) {
+	return newDirFakeTorNames(t, dir, hold, nil)
+}
+
+// newDirFakeTorNames is newDirFakeTor whose config/names leaves out the
+// options for which drop returns true (an older tor).
+func newDirFakeTorNames(t *testing.T, dir string, hold <-chan struct{}, drop func(name string) bool) (f *fakeTor, services func() []string) {
 	names, err := os.ReadFile("../testdata/config/names-0.4.9.11.txt")
 	require.NoError(t, err)
+	if drop != nil {
+		var kept []string
+		for _, line := range strings.Split(string(names), "\n") {
+			if name, _, _ := strings.Cut(line, " "); !drop(name) {
+				kept = append(kept, line)
+			}
+		}
+		names = []byte(strings.Join(kept, "\n"))
+	}
 	defaults, err := os.ReadFile("../testdata/config/defaults-0.4.9.11.txt")
 	require.NoError(t, err)
 	var mu sync.Mutex
