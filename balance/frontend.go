@@ -303,6 +303,11 @@ func (f *Frontend) WaitPublished(ctx context.Context) error {
 		return errors.New("balance: Frontend not started")
 	}
 	select {
+	case <-done:
+		return f.Err()
+	default:
+	}
+	select {
 	case <-g.published:
 		return nil
 	case <-done:
