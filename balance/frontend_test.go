@@ -324,7 +324,9 @@ func TestStartRefuses(t *testing.T) {
 		{"password", func(f *fakeTor, fe *Frontend) { f.methods = "HASHEDPASSWORD" }, ErrAuthUnsupported, "HASHEDPASSWORD"},
 		{"not installed", func(f *fakeTor, fe *Frontend) { fe.Path = filepath.Join(t.TempDir(), "nothing") }, ErrNotInstalled, "apt-get install onionbalance"},
 		{"not on PATH", func(f *fakeTor, fe *Frontend) { fe.Path = "no-such-onionbalance" }, ErrNotInstalled, "no-such-onionbalance"},
-		{"bad backend", func(f *fakeTor, fe *Frontend) { fe.Backends = []string{"abcdefabcdefabcdefabcdefabcdefabcdefabcdefabcdefabcdefab.onion"} }, onion.ErrInvalidAddress, "backend"},
+		{"bad backend", func(f *fakeTor, fe *Frontend) {
+			fe.Backends = []string{"abcdefabcdefabcdefabcdefabcdefabcdefabcdefabcdefabcdefab.onion"}
+		}, onion.ErrInvalidAddress, "backend"},
 		{"backend twice", func(f *fakeTor, fe *Frontend) { fe.Backends = []string{ks[1].Hostname(), ks[1].ServiceID()} }, nil, "twice"},
 		{"no key", func(f *fakeTor, fe *Frontend) { fe.Key = nil }, nil, "Key"},
 	} {
