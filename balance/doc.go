@@ -31,19 +31,29 @@
 //
 // # Timings
 //
-// Onionbalance 0.2.2 starts its periodic work 45 seconds after it starts
-// (INITIAL_CALLBACK_DELAY); it also acts on each new consensus. It then
-// fetches the backends' descriptors every 10 minutes and checks every 5
-// minutes whether to republish (on a change of introduction points, of
-// HSDirs, or after an hour). With its testnet switch (--is-testnet),
-// which Frontend sets when the tor has TestingTorNetwork 1, these become
-// 20 s, 10 s and 20 s, and a backend whose descriptor is more than 20 s
-// old is left out. Its testnet mode also assumes a 20-second voting
-// interval (an 8-minute time period): on a tortest network use
-// VotingInterval: 20 * time.Second, and at least 5 authorities, the
-// network's HSDirs (onionbalance 0.2.2 loops forever computing the
-// responsible HSDirs when there are fewer than 5). Start refuses a test
-// network that does not fit ([ErrUnsupportedNetwork]).
+// Onionbalance 0.2.2 fetches the backends' descriptors when it starts and
+// publishes the master descriptor 45 seconds later (INITIAL_CALLBACK_DELAY)
+// or on the next new consensus, if its backends' descriptors are fresh
+// then. It then fetches the backends' descriptors every 10 minutes, checks
+// every 5 minutes whether to republish (on a change of introduction
+// points, of HSDirs, or after an hour), and leaves out a backend whose
+// descriptor it received more than an hour ago. With its testnet switch
+// (--is-testnet), which Frontend sets when the tor has TestingTorNetwork
+// 1, these become 20 s, 10 s, 20 s and 20 s: on a private network the
+// master address answers 50 s or so after Start.
+//
+// Its testnet mode also assumes a 20-second voting interval (it derives
+// the 8-minute time period from it): a tortest network for a Frontend
+// needs VotingInterval: TestnetVotingInterval. And it needs at least
+// MinHSDirs (5) HSDirs in its view of the network, which can lack a
+// relay's microdescriptor for a while: with fewer it loops forever
+// computing where to upload. On a tortest network the authorities are the
+// HSDirs, so use 7 authorities. Start refuses a test network with another
+// voting interval or fewer than 5 HSDirs ([ErrUnsupportedNetwork]).
+//
+// A client keeps the master descriptor it has while its introduction
+// points answer; it fetches a new one (with new backends) when they all
+// fail, when it expires, or after NEWNYM.
 //
 // # Adding and removing backends
 //

@@ -7,9 +7,9 @@ import (
 	"syscall"
 )
 
-// Without PR_SET_PDEATHSIG, onionbalance outlives this program only until
-// its tor goes away... which it does not notice (it retries forever):
-// stop it with Close.
+// Other Unix systems have no PR_SET_PDEATHSIG: an onionbalance whose
+// program died without Close keeps running (it retries its lost control
+// connection forever).
 
 func setSysProcAttr(c *exec.Cmd) { c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} }
 
