@@ -317,7 +317,8 @@ func (f *Frontend) WaitPublished(ctx context.Context) error {
 	}
 }
 
-// SetBackends replaces the backends and restarts onionbalance with them
+// SetBackends replaces the backends (f.Backends, which must not be read
+// meanwhile) and restarts onionbalance with them
 // (onionbalance 0.2.2 cannot be reconfigured safely while it runs; see the
 // package documentation). The master descriptor already published stays
 // valid meanwhile; WaitPublished then waits for the new one.

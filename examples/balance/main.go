@@ -165,7 +165,7 @@ func run(ctx context.Context, out, status io.Writer, logger *slog.Logger) (*Resu
 		return nil, err
 	}
 	defer fe.Close()
-	if err := fe.WaitPublished(ctx); err != nil {
+	if err := waitPublished(ctx, fe); err != nil {
 		return nil, err
 	}
 	res.Published = time.Since(start)
@@ -230,7 +230,7 @@ func run(ctx context.Context, out, status io.Writer, logger *slog.Logger) (*Resu
 	if err := fe.SetBackends(ctx, []string{lnB.Hostname(), lnC.Hostname()}); err != nil {
 		return nil, err
 	}
-	if err := fe.WaitPublished(ctx); err != nil {
+	if err := waitPublished(ctx, fe); err != nil {
 		return nil, err
 	}
 	res.AddedPublished = time.Since(added)
@@ -244,6 +244,17 @@ func run(ctx context.Context, out, status io.Writer, logger *slog.Logger) (*Resu
 	res.Added = time.Since(added)
 	fmt.Fprintf(out, "measure: added backend C served %.1fs after SetBackends (new master descriptor after %.1fs)\n", res.Added.Seconds(), res.AddedPublished.Seconds())
 	return res, nil
+}
+
+// publishTimeout bounds the wait for a master descriptor: onionbalance
+// publishes within 45 s of its start, or on the next consensus (every
+// 20 s here), once it has its backends' descriptors.
+const publishTimeout = 3 * time.Minute
+
+func waitPublished(ctx context.Context, fe *balance.Frontend) error {
+	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	defer cancel()
+	return fe.WaitPublished(ctx)
 }
 
 // startTors starts n tors on the network at once.
