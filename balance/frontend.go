@@ -106,8 +106,6 @@ type Frontend struct {
 type generation struct {
 	published chan struct{}
 	once      sync.Once
-	pending   int // UPLOAD events not yet answered by UPLOADED or FAILED
-	uploaded  int
 	started   time.Time
 }
 
@@ -257,30 +255,18 @@ func (f *Frontend) watchEvents(sub *control.Subscription) {
 		if err != nil || e.Address != id {
 			continue
 		}
-		f.mu.Lock()
-		g := f.gen
-		switch e.Action {
-		case "UPLOAD":
-			g.pending++
-		case "UPLOADED":
-			g.pending--
-			g.uploaded++
-		case "FAILED":
-			g.pending--
-		}
-		done := g.uploaded > 0 && g.pending <= 0
-		f.mu.Unlock()
+		lg.Debug("balance: event", "HS_DESC", ev.Text())
 		switch e.Action {
 		case "UPLOADED":
-			lg.Debug("balance: master descriptor uploaded", "hsdir", e.HSDir)
-		case "FAILED":
-			lg.Warn("balance: master descriptor upload failed", "hsdir", e.HSDir, "reason", e.Reason)
-		}
-		if done {
+			f.mu.Lock()
+			g := f.gen
+			f.mu.Unlock()
 			g.once.Do(func() {
-				lg.Info("balance: master descriptor published", "address", f.Key.Hostname(), "after", time.Since(g.started).Round(time.Millisecond))
+				lg.Info("balance: master descriptor published", "address", f.Key.Hostname(), "hsdir", e.HSDir, "after", time.Since(g.started).Round(time.Millisecond))
 				close(g.published)
 			})
+		case "FAILED":
+			lg.Warn("balance: master descriptor upload failed", "hsdir", e.HSDir, "reason", e.Reason)
 		}
 	}
 	select {
@@ -291,9 +277,11 @@ func (f *Frontend) watchEvents(sub *control.Subscription) {
 }
 
 // WaitPublished waits until onionbalance has published the master
-// descriptor (HS_DESC UPLOADED events on its tor for the master address,
-// and no upload still under way) since it was last started by Start or
-// SetBackends. It returns early with the Frontend's error if it stopped
+// descriptor since it was last started by Start or SetBackends: the first
+// HS_DESC UPLOADED event of its tor for the master address. (Tor 0.4.9
+// sends one per HSDir and descriptor, current and next time period, within
+// a fraction of a second, and no UPLOAD event for onionbalance's HSPOST:
+// a client that asks in that fraction of a second may still find nothing.) It returns early with the Frontend's error if it stopped
 // (Err), ErrClosed after Close, or ctx's error.
 func (f *Frontend) WaitPublished(ctx context.Context) error {
 	f.mu.Lock()
