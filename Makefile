@@ -1,8 +1,9 @@
 # gotorcon — build, test and demo.
 #
-#   make demo   installs tor when missing, then runs examples/hello offline
-#               on a private Tor network on loopback.
-#   make test   installs tor when missing, then vet, cross-compile checks,
+#   make demo   installs tor and onionbalance when missing, then runs
+#               examples/hello offline on a private Tor network on loopback
+#               (make demo-balance: examples/balance, Onionbalance, ~2 min).
+#   make test   installs tor and onionbalance when missing, then vet, cross-compile checks,
 #               brief fuzzing and the race-enabled test suite, inside a
 #               loopback-only network namespace where the machine allows one.
 #   make bench  prints the control hot-path comparison (raw client, gotorcon,
@@ -20,19 +21,25 @@ FUZZTIME  ?=
 # (root, or unprivileged user namespaces); otherwise it runs it as is.
 NETNS = $(CURDIR)/.ci/netns
 
-.PHONY: all test demo tor vet crossbuild unit fuzz bench bench-go stress tidy
+.PHONY: all test demo demo-balance tor vet crossbuild unit fuzz bench bench-go stress tidy
 
 all: test
 
-## tor: install tor and its GeoIP databases (Debian) when they are missing.
+## tor: install tor, its GeoIP databases and onionbalance (Debian) when
+## missing. Debian puts onionbalance in /usr/sbin, which is not on every
+## user's PATH.
 tor:
-	@if command -v tor >/dev/null 2>&1 && command -v tor-gencert >/dev/null 2>&1 && [ -f /usr/share/tor/geoip ]; then \
-		tor --version | head -n 1; \
+	@have_tor() { command -v tor >/dev/null 2>&1 && command -v tor-gencert >/dev/null 2>&1; }; \
+	have_geoip() { [ -f /usr/share/tor/geoip ]; }; \
+	have_ob() { command -v onionbalance >/dev/null 2>&1 || [ -x /usr/sbin/onionbalance ]; }; \
+	missing=""; have_tor || missing="tor"; have_geoip || missing="$$missing tor-geoipdb"; have_ob || missing="$$missing onionbalance"; \
+	if [ -z "$$missing" ]; then \
+		tor --version | head -n 1; echo "onionbalance: $$(command -v onionbalance || echo /usr/sbin/onionbalance)"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		echo "installing tor and tor-geoipdb with apt-get"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tor tor-geoipdb >/dev/null && tor --version | head -n 1; \
+		echo "installing$$missing with apt-get"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null && tor --version | head -n 1; \
 	else \
-		echo "tor (with tor-geoipdb) is not installed. Install it with:  sudo apt-get update && sudo apt-get install -y tor tor-geoipdb" >&2; \
+		echo "not installed:$$missing. Install with:  sudo apt-get update && sudo apt-get install -y$$missing" >&2; \
 		exit 1; \
 	fi
 
@@ -90,3 +97,7 @@ stress: tor
 demo: tor
 	$(GO) mod download
 	$(NETNS) $(GO) run ./examples/hello
+
+demo-balance: tor
+	$(GO) mod download
+	$(NETNS) $(GO) run ./examples/balance

@@ -41,6 +41,15 @@ type DirConfig struct {
 	// has a different key, Listen fails with ErrKeyMismatch. Without Key,
 	// tor generates one the first time.
 	Key *Key
+	// OnionbalanceMasters, when not empty, makes the service an
+	// Onionbalance instance (a backend) of these frontend addresses: tor
+	// then also accepts the clients that reach it through a frontend's
+	// descriptor. Listen checks the addresses (checksum included, which
+	// tor does not check), writes them to ob_config in Dir and sets
+	// HiddenServiceOnionBalanceInstance 1. Ephemeral services
+	// (ListenConfig) cannot be instances: ADD_ONION has no such option.
+	// See package balance for the frontend.
+	OnionbalanceMasters []string
 
 	// Ports, Targets, LocalNetwork and LocalListener are as in
 	// ListenConfig: the Ports lead to the Listener, the Targets elsewhere.
@@ -177,6 +186,9 @@ func (dc *DirConfig) Listen(ctx context.Context, conn *control.Conn) (_ *Listene
 	}
 
 	hs := config.HiddenService{Dir: dir, Version: Version}
+	if err := setOnionbalance(&hs, dc.OnionbalanceMasters); err != nil {
+		return nil, err
+	}
 	if len(ports) > 0 {
 		target, err := l.listenLocal(dc.LocalListener, dc.LocalNetwork)
 		if err != nil {
