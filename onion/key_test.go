@@ -47,7 +47,7 @@ func TestTorServiceDirVector(t *testing.T) {
 
 	secFile, err := os.ReadFile(filepath.Join(torDir, SecretKeyFile))
 	require.NoError(t, err)
-	assert.Equal(t, secFile, k.marshalSecretKeyFile(), "secret key file byte for byte")
+	assert.Equal(t, secFile, k.MarshalSecretKeyFile(), "secret key file byte for byte")
 	assert.Len(t, secFile, 96)
 
 	// Writing the key back reproduces tor's three files exactly.
@@ -122,7 +122,7 @@ func TestNewKeyMatchesStdlibPublicKey(t *testing.T) {
 		k3, err := ParseKeyBlob(k.Blob())
 		require.NoError(t, err)
 		require.True(t, k.Equal(k3))
-		k4, err := parseSecretKeyFile(k.marshalSecretKeyFile())
+		k4, err := parseSecretKeyFile(k.MarshalSecretKeyFile())
 		require.NoError(t, err)
 		require.True(t, k.Equal(k4))
 		pk, err := ParseAddress(k.Hostname())
@@ -191,7 +191,7 @@ func TestKeyErrors(t *testing.T) {
 
 	k, err := NewKey(priv)
 	require.NoError(t, err)
-	file := k.marshalSecretKeyFile()
+	file := k.MarshalSecretKeyFile()
 	_, err = parseSecretKeyFile(file[:95])
 	assert.ErrorIs(t, err, ErrInvalidKey)
 	wrong := bytes.Clone(file)

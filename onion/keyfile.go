@@ -32,10 +32,10 @@ func header(tag string) []byte {
 	return h
 }
 
-// marshalSecretKeyFile returns the contents of tor's hs_ed25519_secret_key
+// MarshalSecretKeyFile returns the contents of tor's hs_ed25519_secret_key
 // file for k: the 32-byte header "== ed25519v1-secret: type0 ==" (padded
 // with NULs) followed by the 64-byte expanded key, 96 bytes in all.
-func (k *Key) marshalSecretKeyFile() []byte {
+func (k *Key) MarshalSecretKeyFile() []byte {
 	return append(header(secretKeyTag), k.exp[:]...)
 }
 
@@ -87,7 +87,7 @@ func readSecretKeyFile(path string) (*Key, error) {
 // is written under a temporary name and renamed, so a reader never sees
 // half a key.
 func (k *Key) writeSecretKeyFile(path string) error {
-	b := k.marshalSecretKeyFile()
+	b := k.MarshalSecretKeyFile()
 	defer clear(b)
 	return writeFileAtomic(path, b, 0o600)
 }

@@ -118,7 +118,7 @@ func helloServer(t *testing.T) *httptest.Server {
 }
 
 func get(ctx context.Context, d *onion.Dialer, url string) (string, error) {
-	tr := d.Transport()
+	tr := d.HTTPClient().Transport.(*http.Transport)
 	tr.DisableKeepAlives = true
 	defer tr.CloseIdleConnections()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)

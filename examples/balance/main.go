@@ -343,7 +343,7 @@ func (c *client) until(ctx context.Context, what string, done func(string) bool,
 func (c *client) get(ctx context.Context) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, attemptTimeout)
 	defer cancel()
-	tr := c.dialer.Isolated().Transport()
+	tr := c.dialer.Isolated().HTTPClient().Transport.(*http.Transport)
 	tr.DisableKeepAlives = true
 	defer tr.CloseIdleConnections()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url, nil)
