@@ -22,6 +22,7 @@ import (
 	"github.com/gotorcon/tor/control"
 	"github.com/gotorcon/tor/control/controltest"
 	"github.com/gotorcon/tor/internal/leakcheck"
+	"github.com/gotorcon/tor/internal/syncbuf"
 	"github.com/gotorcon/tor/onion"
 )
 
@@ -157,22 +158,7 @@ func keys(t *testing.T, n int) []*onion.Key {
 }
 
 // logBuffer collects slog output.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type logBuffer struct{ syncbuf.Buffer }
 
 // waitLog waits until the log matches re and returns the first submatch.
 func (l *logBuffer) waitLog(t *testing.T, re string) string {

@@ -7,7 +7,6 @@ package config_test
 //	go test ./config -run TestScenario/real -capture
 
 import (
-	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -16,7 +15,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +24,7 @@ import (
 	"github.com/gotorcon/tor/config"
 	"github.com/gotorcon/tor/control"
 	"github.com/gotorcon/tor/control/controltest"
+	"github.com/gotorcon/tor/internal/syncbuf"
 	"github.com/gotorcon/tor/internal/testtor"
 )
 
@@ -193,7 +192,7 @@ func TestScenario(t *testing.T) {
 		tor := testtor.Start(t, testtor.Options{NoCookie: true, Extra: scenarioExtra})
 		nc, err := net.Dial("unix", tor.ControlSocket)
 		require.NoError(t, err)
-		rec := &lockedBuffer{}
+		rec := &syncbuf.Buffer{}
 		if *capture {
 			nc = controltest.Record(nc, rec)
 		}
@@ -252,30 +251,6 @@ func saveTranscript(t *testing.T, tor *testtor.Tor, text string) {
 		out.WriteString(strings.ReplaceAll(line, tor.Dir, sanitizedDir))
 	}
 	require.NoError(t, os.WriteFile(transcriptFile, []byte(out.String()), 0o644))
-}
-
-// lockedBuffer is a bytes.Buffer safe for concurrent writers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) WriteString(s string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.b.WriteString(s)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func torVersion(t *testing.T, tor *testtor.Tor) string {

@@ -64,21 +64,26 @@ func (p PoW) check() error {
 	if p.Mode == PoWOff && (p.QueueRate != 0 || p.QueueBurst != 0) {
 		return errors.New("onion: PoW queue rate and burst given with PoWOff")
 	}
-	// Tor's limits for the torrc options (ADD_ONION takes up to 2^32-1).
-	if p.QueueRate < 0 || p.QueueRate > math.MaxInt32 || p.QueueBurst < 0 || p.QueueBurst > math.MaxInt32 {
-		return fmt.Errorf("onion: PoW queue rate %d or burst %d out of range 0-%d", p.QueueRate, p.QueueBurst, math.MaxInt32)
+	// Tor refuses a burst below the rate for on-disk services, and for
+	// ephemeral ones silently runs the queue without a rate limit.
+	return checkRateBurst("PoW queue", p.QueueRate, p.QueueBurst, 250, 2500)
+}
+
+// checkRateBurst checks a token bucket's rate and burst against tor's
+// limits for the torrc options (ADD_ONION takes up to 2^32-1): both in
+// 0..2^31-1, where 0 means tor's default, and the burst not below the rate.
+func checkRateBurst(what string, rate, burst, defRate, defBurst int) error {
+	if rate < 0 || rate > math.MaxInt32 || burst < 0 || burst > math.MaxInt32 {
+		return fmt.Errorf("onion: %s rate %d or burst %d out of range 0-%d", what, rate, burst, math.MaxInt32)
 	}
-	rate, burst := p.QueueRate, p.QueueBurst
 	if rate == 0 {
-		rate = 250
+		rate = defRate
 	}
 	if burst == 0 {
-		burst = 2500
+		burst = defBurst
 	}
 	if burst < rate {
-		// Tor refuses this for on-disk services, and for ephemeral ones
-		// silently runs the queue without a rate limit.
-		return fmt.Errorf("onion: PoW queue burst %d below the rate %d", burst, rate)
+		return fmt.Errorf("onion: %s burst %d below the rate %d", what, burst, rate)
 	}
 	return nil
 }
@@ -129,20 +134,7 @@ func (d *IntroDoS) check() error {
 	if d == nil {
 		return nil
 	}
-	if d.Rate < 0 || d.Rate > math.MaxInt32 || d.Burst < 0 || d.Burst > math.MaxInt32 {
-		return fmt.Errorf("onion: intro DoS rate %d or burst %d out of range 0-%d", d.Rate, d.Burst, math.MaxInt32)
-	}
-	rate, burst := d.Rate, d.Burst
-	if rate == 0 {
-		rate = 25
-	}
-	if burst == 0 {
-		burst = 200
-	}
-	if burst < rate {
-		return fmt.Errorf("onion: intro DoS burst %d below the rate %d", burst, rate)
-	}
-	return nil
+	return checkRateBurst("intro DoS", d.Rate, d.Burst, 25, 200)
 }
 
 func (d *IntroDoS) options() []config.Option {

@@ -11,13 +11,13 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/net/proxy"
 
 	"github.com/gotorcon/tor/control"
+	"github.com/gotorcon/tor/internal/syncbuf"
 	"github.com/gotorcon/tor/launch"
 	"github.com/gotorcon/tor/process"
 	"github.com/gotorcon/tor/tortest"
@@ -30,7 +30,7 @@ func TestMain(m *testing.M) { tortest.Main(m, tortest.Options{}) }
 type client struct {
 	p    *process.Process
 	c    *control.Conn
-	logs lockedBuffer // tor's output, printed when the test fails
+	logs syncbuf.Buffer // tor's output, printed when the test fails
 }
 
 // startClient starts a tor that joins n with its network disabled, so the
@@ -359,22 +359,4 @@ func logUsage(t *testing.T, n *tortest.Network, extra ...int) {
 		}
 	}
 	t.Logf("%d tor processes: %v CPU, %d MB RSS", len(pids), cpu, rss/1024)
-}
-
-// lockedBuffer is a strings.Builder safe for concurrent use.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
@@ -9,9 +8,10 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/gotorcon/tor/internal/syncbuf"
 )
 
 // TestBalanceOffline runs the demo end to end on a private network: the
@@ -26,7 +26,7 @@ func TestBalanceOffline(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	var out, status syncBuffer
+	var out, status syncbuf.Buffer
 	logger := slog.New(slog.NewTextHandler(&status, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	res, err := run(ctx, &out, &status, logger)
 	t.Logf("output:\n%s", out.String())
@@ -79,21 +79,4 @@ func children() []string {
 		}
 	}
 	return out
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
