@@ -158,9 +158,9 @@ func (e *AuthError) Unwrap() error { return e.Err }
 // closed without answering.
 var ErrServerHashMismatch = errors.New("control: SAFECOOKIE server hash mismatch")
 
-// CookieSize is the size of tor's authentication cookie; other sizes are
+// cookieSize is the size of tor's authentication cookie; other sizes are
 // refused.
-const CookieSize = 32
+const cookieSize = 32
 
 // Authenticate authenticates the connection (control-spec §3.5), asking tor
 // for PROTOCOLINFO first if that was not done yet. It picks one method from
@@ -274,12 +274,12 @@ func ReadCookie(path string) ([]byte, error) {
 		return nil, fmt.Errorf("cookie: %w", err)
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, CookieSize+1))
+	b, err := io.ReadAll(io.LimitReader(f, cookieSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("cookie: %w", err)
 	}
-	if len(b) != CookieSize {
-		return nil, fmt.Errorf("cookie file %s: not %d bytes long", path, CookieSize)
+	if len(b) != cookieSize {
+		return nil, fmt.Errorf("cookie file %s: not %d bytes long", path, cookieSize)
 	}
 	return b, nil
 }

@@ -12,8 +12,8 @@ import (
 // AddressLen is the length of a v3 onion address without ".onion".
 const AddressLen = 56
 
-// Version is the version byte of v3 onion addresses.
-const Version = 3
+// version3 is the version byte of v3 onion addresses.
+const version3 = 3
 
 // Errors matched (with errors.Is) by the *AddressError that ParseAddress
 // returns. Every one of them also matches ErrInvalidAddress.
@@ -77,8 +77,8 @@ func EncodeAddress(pub ed25519.PublicKey) string {
 	}
 	var raw [35]byte
 	copy(raw[:32], pub)
-	sum := checksum(pub, Version)
-	raw[32], raw[33], raw[34] = sum[0], sum[1], Version
+	sum := checksum(pub, version3)
+	raw[32], raw[33], raw[34] = sum[0], sum[1], version3
 	return b32.EncodeToString(raw[:])
 }
 
@@ -114,7 +114,7 @@ func ParseAddress(addr string) (ed25519.PublicKey, error) {
 		return nil, &AddressError{Address: addr, Err: ErrAddressEncoding}
 	}
 	pub, sum, version := raw[:32], raw[32:34], raw[34]
-	if version != Version {
+	if version != version3 {
 		return nil, &AddressError{Address: addr, Err: ErrAddressVersion}
 	}
 	if want := checksum(pub, version); sum[0] != want[0] || sum[1] != want[1] {

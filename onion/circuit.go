@@ -33,6 +33,8 @@ const maxProxyHeader = 107
 // be seen as someone else builds a new circuit, so treat the ID as "this
 // connection's client for now", not as an identity.
 type CircuitConn struct {
+	// Conn is the local connection from tor. Its reads include the PROXY
+	// header: read through CircuitConn.
 	net.Conn
 
 	once sync.Once
@@ -105,10 +107,6 @@ func (c *CircuitConn) CloseWrite() error {
 	}
 	return errors.ErrUnsupported
 }
-
-// NetConn returns the local connection from tor, whose reads include the
-// PROXY header.
-func (c *CircuitConn) NetConn() net.Conn { return c.Conn }
 
 // ParseProxyHeader parses the PROXY protocol v1 line that tor writes for
 // HiddenServiceExportCircuitID haproxy, including its CRLF. Tor 0.4.9

@@ -185,7 +185,7 @@ func (dc *DirConfig) Listen(ctx context.Context, conn *control.Conn) (_ *Listene
 		return nil, err
 	}
 
-	hs := config.HiddenService{Dir: dir, Version: Version}
+	hs := config.HiddenService{Dir: dir, Version: version3}
 	if err := setOnionbalance(&hs, dc.OnionbalanceMasters); err != nil {
 		return nil, err
 	}
