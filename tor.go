@@ -28,8 +28,10 @@
 //
 // The packages below do the work and can be used on their own:
 // control (the control protocol), process and launch (running tor),
-// config (tor's configuration), onion (onion services and dialing) and
-// tortest (a private Tor network on loopback for tests and demos).
+// config (tor's configuration), onion (onion services and dialing),
+// torstate (live circuits, streams and relays), metrics (tor's
+// MetricsPort), balance (Onionbalance) and tortest (a private Tor network
+// on loopback for tests and demos).
 package tor
 
 import (
