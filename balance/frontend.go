@@ -251,8 +251,9 @@ func (f *Frontend) watchEvents(sub *control.Subscription) {
 	id := f.Key.ServiceID()
 	lg := f.logger()
 	for ev := range sub.Events() {
-		e, err := control.ParseHSDescEvent(ev)
-		if err != nil || e.Address != id {
+		p, _ := ev.Parsed()
+		e, ok := p.(*control.HSDescEvent)
+		if !ok || e.Address != id {
 			continue
 		}
 		lg.Debug("balance: event", "HS_DESC", ev.Text())

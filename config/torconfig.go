@@ -992,8 +992,9 @@ func (c *TorConfig) syncLoop(ctx context.Context) {
 				return
 			}
 			resync := false
-			cc, err := control.ParseConfChangedEvent(ev)
-			if err != nil {
+			p, err := ev.Parsed()
+			cc, ok := p.(*control.ConfChangedEvent)
+			if err != nil || !ok {
 				c.log.Warn("config: malformed CONF_CHANGED event; reading every value again", "err", err)
 				resync = true
 			} else {

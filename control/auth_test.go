@@ -105,9 +105,9 @@ func TestAuthenticateMethods(t *testing.T) {
 		method string // expected AUTHENTICATE flow
 		cmds   []string
 	}{
-		{"safecookie preferred", fakeAuth{methods: "COOKIE,SAFECOOKIE,HASHEDPASSWORD", cookieFile: QuoteString(cookiePath), cookie: cookie, password: "pw"},
+		{"safecookie preferred", fakeAuth{methods: "COOKIE,SAFECOOKIE,HASHEDPASSWORD", cookieFile: quoteString(cookiePath), cookie: cookie, password: "pw"},
 			[]AuthOption{WithPassword("pw")}, AuthSafeCookie, []string{"PROTOCOLINFO", "AUTHCHALLENGE", "AUTHENTICATE", "GETINFO"}},
-		{"cookie when safecookie is not offered", fakeAuth{methods: "COOKIE", cookieFile: QuoteString(cookiePath), cookie: cookie},
+		{"cookie when safecookie is not offered", fakeAuth{methods: "COOKIE", cookieFile: quoteString(cookiePath), cookie: cookie},
 			nil, AuthCookie, []string{"PROTOCOLINFO", "AUTHENTICATE", "GETINFO"}},
 		{"password when the cookie is unreadable", fakeAuth{methods: "COOKIE,SAFECOOKIE,HASHEDPASSWORD", cookieFile: `"/nonexistent/cookie"`, password: "p\"w\\x"},
 			[]AuthOption{WithPassword("p\"w\\x")}, AuthHashedPassword, []string{"PROTOCOLINFO", "AUTHENTICATE", "GETINFO"}},
@@ -116,7 +116,7 @@ func TestAuthenticateMethods(t *testing.T) {
 			nil, AuthNull, []string{"PROTOCOLINFO", "AUTHENTICATE", "GETINFO"}},
 		{"cookie path override", fakeAuth{methods: "SAFECOOKIE", cookieFile: `"/elsewhere/cookie"`, cookie: cookie},
 			[]AuthOption{WithCookieFile(cookiePath)}, AuthSafeCookie, []string{"PROTOCOLINFO", "AUTHCHALLENGE", "AUTHENTICATE", "GETINFO"}},
-		{"forced method", fakeAuth{methods: "COOKIE,SAFECOOKIE", cookieFile: QuoteString(cookiePath), cookie: cookie},
+		{"forced method", fakeAuth{methods: "COOKIE,SAFECOOKIE", cookieFile: quoteString(cookiePath), cookie: cookie},
 			[]AuthOption{WithAuthMethod("cookie")}, AuthCookie, []string{"PROTOCOLINFO", "AUTHENTICATE", "GETINFO"}},
 	}
 	for _, tt := range tests {
@@ -159,7 +159,7 @@ func TestAuthenticateFailures(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("server hash mismatch", func(t *testing.T) {
-		fa := fakeAuth{methods: "SAFECOOKIE", cookieFile: QuoteString(cookiePath), cookie: cookie, badServerHash: true}
+		fa := fakeAuth{methods: "SAFECOOKIE", cookieFile: quoteString(cookiePath), cookie: cookie, badServerHash: true}
 		c := fake(t, fa.serve)
 		err := c.Authenticate(ctx)
 		assert.ErrorIs(t, err, ErrServerHashMismatch)
@@ -170,7 +170,7 @@ func TestAuthenticateFailures(t *testing.T) {
 		assert.Equal(t, []string{"PROTOCOLINFO", "AUTHCHALLENGE"}, fa.got)
 	})
 	t.Run("cookie of the wrong size", func(t *testing.T) {
-		fa := fakeAuth{methods: "COOKIE,SAFECOOKIE", cookieFile: QuoteString(shortCookie), cookie: cookie}
+		fa := fakeAuth{methods: "COOKIE,SAFECOOKIE", cookieFile: quoteString(shortCookie), cookie: cookie}
 		c := fake(t, fa.serve)
 		err := c.Authenticate(ctx)
 		assert.ErrorContains(t, err, "not 32 bytes long")

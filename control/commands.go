@@ -143,7 +143,7 @@ func parseConfLine(text string) (ConfEntry, error) {
 	if !ok {
 		return ConfEntry{Key: text, Unset: true}, nil
 	}
-	dv, err := DecodeValue(v)
+	dv, err := decodeValue(v)
 	if err != nil {
 		return ConfEntry{Key: k}, fmt.Errorf("%w: value of %s: %w", ErrProtocol, k, err)
 	}
@@ -206,7 +206,7 @@ func confLine(cmd string, entries []ConfEntry) (string, error) {
 		b.WriteByte(' ')
 		b.WriteString(e.Key)
 		if !e.Unset {
-			if err := CheckValue("value of "+e.Key, e.Value); err != nil {
+			if err := checkValue("value of "+e.Key, e.Value); err != nil {
 				return "", err
 			}
 			b.WriteByte('=')

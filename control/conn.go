@@ -549,7 +549,7 @@ func (c *Conn) RequestData(ctx context.Context, line, data string) (*Reply, erro
 	if err := checkLine(line); err != nil {
 		return nil, err
 	}
-	if err := CheckValue("command data", data); err != nil {
+	if err := checkValue("command data", data); err != nil {
 		return nil, err
 	}
 	return c.roundTrip(ctx, newRequest(commandName(line), line, &data))

@@ -361,7 +361,7 @@ func TestEventsBetweenCommandAndReply(t *testing.T) {
 	for len(types) < 9 {
 		ev := <-all.Events()
 		types = append(types, ev.Type)
-		_, err := ParseEvent(ev)
+		_, err := parseEvent(ev)
 		if ev.Type == "CIRC" && strings.Contains(ev.Text(), "MALFORMED") {
 			assert.ErrorIs(t, err, ErrMalformedEvent)
 		} else {
@@ -371,7 +371,7 @@ func TestEventsBetweenCommandAndReply(t *testing.T) {
 	assert.Equal(t, []string{"BW", "BW", "NS", "CONF_CHANGED", "NOTICE", "BW", "STATUS_CLIENT", "HS_DESC_CONTENT", "CIRC"}, types)
 	// One more CIRC after the malformed one: events keep flowing.
 	ev := <-all.Events()
-	ce, err := ParseCircEvent(ev)
+	ce, err := parseCircEvent(ev)
 	require.NoError(t, err)
 	assert.Equal(t, "BUILT", ce.Status)
 	assert.Equal(t, uint64(0), all.Dropped())

@@ -84,10 +84,10 @@
 // subscriptions. A subscriber that falls behind loses events (counted by
 // [Subscription.Dropped]) but never delays replies or other subscribers.
 // Every subscriber that wants an event receives the same *[Event];
-// [Event.Parsed] decodes it once, for all of them. [ParseEvent] and the
-// ParseXxxEvent functions decode the event types a controller usually needs (STATUS_CLIENT BOOTSTRAP, CIRC, STREAM, HS_DESC,
-// CONF_CHANGED, ...); unknown events, keywords and values are passed
-// through, never dropped.
+// [Event.Parsed] decodes it once, for all of them, into the typed form of
+// its type (*[CircEvent] for CIRC, *[StatusEvent] for STATUS_CLIENT, ...:
+// the list is in its doc): the one way to decode an event. Unknown events,
+// keywords and values are passed through, never dropped.
 //
 // The package controltest provides an in-process fake control port for
 // tests, driven by transcripts of real sessions.

@@ -11,8 +11,7 @@ import (
 )
 
 // Event is an asynchronous event from tor (a 6xx reply), as received. Use
-// [Event.Parsed] (or [ParseEvent] and the typed parsers ParseCircEvent,
-// ParseStatusEvent, ...) to decode its fields. Every subscription that wants
+// [Event.Parsed] to decode its fields. Every subscription that wants
 // an event receives the same *Event: treat it, and its parsed value, as
 // read-only.
 type Event struct {
@@ -41,7 +40,15 @@ func eventFromBuf(typLen int, rb *replyBuf) *Event {
 	return ev
 }
 
-// Parsed returns the typed form of the event, as [ParseEvent] does. The
+// Parsed returns the typed form of the event: *[StatusEvent],
+// *[CircEvent], *[CircMinorEvent], *[StreamEvent], *[ORConnEvent],
+// *[BWEvent], *[CircBWEvent], *[StreamBWEvent], *[AddrMapEvent],
+// *[SignalEvent], *[NetworkLivenessEvent], *[GuardEvent], *[NewDescEvent],
+// *[NSEvent] (NS and NEWCONSENSUS), *[LogEvent] (DEBUG ... ERR),
+// *[ConfChangedEvent], *[HSDescEvent], *[HSDescContentEvent] or
+// *[BuildTimeoutSetEvent]; an event type without a typed form is returned
+// as the *Event itself, not an error. A malformed event gives an error
+// matching [ErrMalformedEvent]. The
 // event is parsed once, by the first caller; every other subscriber that
 // received the same *Event gets the same value, which must be treated as
 // read-only.
@@ -69,7 +76,7 @@ func (e *Event) parseOnce() {
 			atomic.StoreInt32(&e.pstate, 2)
 		}
 	}()
-	e.parsed, e.perr = ParseEvent(e)
+	e.parsed, e.perr = parseEvent(e)
 	atomic.StoreInt32(&e.pstate, 2)
 }
 

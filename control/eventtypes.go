@@ -53,8 +53,8 @@ type Relay struct {
 	Nickname string
 }
 
-// ParseRelay parses a LongName.
-func ParseRelay(s string) Relay {
+// parseRelay parses a LongName.
+func parseRelay(s string) Relay {
 	if !strings.HasPrefix(s, "$") {
 		return Relay{Nickname: s}
 	}
@@ -83,7 +83,7 @@ func parsePath(s string) []Relay {
 	path := make([]Relay, 0, strings.Count(s, ",")+1)
 	for {
 		p, rest, more := strings.Cut(s, ",")
-		path = append(path, ParseRelay(p))
+		path = append(path, parseRelay(p))
 		if !more {
 			return path
 		}
@@ -107,8 +107,8 @@ type StatusEvent struct {
 	Args     map[string]string
 }
 
-// ParseStatusEvent parses a STATUS_* event.
-func ParseStatusEvent(ev *Event) (*StatusEvent, error) {
+// parseStatusEvent parses a STATUS_* event.
+func parseStatusEvent(ev *Event) (*StatusEvent, error) {
 	var a evArgs
 	if err := scanEvent(&a, ev, "STATUS_GENERAL", "STATUS_CLIENT", "STATUS_SERVER", "STATUS_SEVER"); err != nil {
 		return nil, err
@@ -170,7 +170,7 @@ func (e *StatusEvent) Bootstrap() (*Bootstrap, bool) {
 // PROGRESS=100 TAG=done SUMMARY=...").
 func ParseBootstrap(text string) (*Bootstrap, error) {
 	ev := &Event{Type: "STATUS_CLIENT", Lines: []Line{{Code: 650, Sep: ' ', Text: "STATUS_CLIENT " + text}}}
-	st, err := ParseStatusEvent(ev)
+	st, err := parseStatusEvent(ev)
 	if err != nil {
 		return nil, err
 	}
@@ -197,8 +197,8 @@ type CircEvent struct {
 	Args         map[string]string
 }
 
-// ParseCircEvent parses a CIRC event.
-func ParseCircEvent(ev *Event) (*CircEvent, error) {
+// parseCircEvent parses a CIRC event.
+func parseCircEvent(ev *Event) (*CircEvent, error) {
 	var a evArgs
 	if err := scanEvent(&a, ev, "CIRC"); err != nil {
 		return nil, err
@@ -233,8 +233,8 @@ type CircMinorEvent struct {
 	Args        map[string]string
 }
 
-// ParseCircMinorEvent parses a CIRC_MINOR event.
-func ParseCircMinorEvent(ev *Event) (*CircMinorEvent, error) {
+// parseCircMinorEvent parses a CIRC_MINOR event.
+func parseCircMinorEvent(ev *Event) (*CircMinorEvent, error) {
 	var a evArgs
 	if err := scanEvent(&a, ev, "CIRC_MINOR"); err != nil {
 		return nil, err
@@ -271,8 +271,8 @@ type StreamEvent struct {
 	Args         map[string]string
 }
 
-// ParseStreamEvent parses a STREAM event.
-func ParseStreamEvent(ev *Event) (*StreamEvent, error) {
+// parseStreamEvent parses a STREAM event.
+func parseStreamEvent(ev *Event) (*StreamEvent, error) {
 	var a evArgs
 	if err := scanEvent(&a, ev, "STREAM"); err != nil {
 		return nil, err
@@ -303,8 +303,8 @@ type ORConnEvent struct {
 	Args   map[string]string
 }
 
-// ParseORConnEvent parses an ORCONN event.
-func ParseORConnEvent(ev *Event) (*ORConnEvent, error) {
+// parseORConnEvent parses an ORCONN event.
+func parseORConnEvent(ev *Event) (*ORConnEvent, error) {
 	var a evArgs
 	if err := scanEvent(&a, ev, "ORCONN"); err != nil {
 		return nil, err
@@ -324,8 +324,8 @@ type BWEvent struct {
 	Args          map[string]string
 }
 
-// ParseBWEvent parses a BW event.
-func ParseBWEvent(ev *Event) (*BWEvent, error) {
+// parseBWEvent parses a BW event.
+func parseBWEvent(ev *Event) (*BWEvent, error) {
 	var a evArgs
 	if err := scanEvent(&a, ev, "BW"); err != nil {
 		return nil, err
@@ -350,8 +350,8 @@ type CircBWEvent struct {
 	Args          map[string]string
 }
 
-// ParseCircBWEvent parses a CIRC_BW event.
-func ParseCircBWEvent(ev *Event) (*CircBWEvent, error) {
+// parseCircBWEvent parses a CIRC_BW event.
+func parseCircBWEvent(ev *Event) (*CircBWEvent, error) {
 	var a evArgs
 	if err := scanEvent(&a, ev, "CIRC_BW"); err != nil {
 		return nil, err
@@ -371,8 +371,8 @@ type StreamBWEvent struct {
 	Args          map[string]string
 }
 
-// ParseStreamBWEvent parses a STREAM_BW event.
-func ParseStreamBWEvent(ev *Event) (*StreamBWEvent, error) {
+// parseStreamBWEvent parses a STREAM_BW event.
+func parseStreamBWEvent(ev *Event) (*StreamBWEvent, error) {
 	var a evArgs
 	if err := scanEvent(&a, ev, "STREAM_BW"); err != nil {
 		return nil, err
@@ -402,8 +402,8 @@ type AddrMapEvent struct {
 	Args     map[string]string
 }
 
-// ParseAddrMapEvent parses an ADDRMAP event.
-func ParseAddrMapEvent(ev *Event) (*AddrMapEvent, error) {
+// parseAddrMapEvent parses an ADDRMAP event.
+func parseAddrMapEvent(ev *Event) (*AddrMapEvent, error) {
 	args, pos, err := eventArgs(ev, "ADDRMAP")
 	if err != nil {
 		return nil, err
@@ -423,8 +423,8 @@ func ParseAddrMapEvent(ev *Event) (*AddrMapEvent, error) {
 // SignalEvent is a SIGNAL event (control-spec §4.1.17).
 type SignalEvent struct{ Signal string }
 
-// ParseSignalEvent parses a SIGNAL event.
-func ParseSignalEvent(ev *Event) (*SignalEvent, error) {
+// parseSignalEvent parses a SIGNAL event.
+func parseSignalEvent(ev *Event) (*SignalEvent, error) {
 	_, pos, err := eventArgs(ev, "SIGNAL")
 	if err != nil {
 		return nil, err
@@ -438,8 +438,8 @@ func ParseSignalEvent(ev *Event) (*SignalEvent, error) {
 // NetworkLivenessEvent is a NETWORK_LIVENESS event (control-spec §4.1.27).
 type NetworkLivenessEvent struct{ Status string } // UP or DOWN
 
-// ParseNetworkLivenessEvent parses a NETWORK_LIVENESS event.
-func ParseNetworkLivenessEvent(ev *Event) (*NetworkLivenessEvent, error) {
+// parseNetworkLivenessEvent parses a NETWORK_LIVENESS event.
+func parseNetworkLivenessEvent(ev *Event) (*NetworkLivenessEvent, error) {
 	_, pos, err := eventArgs(ev, "NETWORK_LIVENESS")
 	if err != nil {
 		return nil, err
@@ -457,8 +457,8 @@ type GuardEvent struct {
 	Status    string // NEW, UP, DOWN, BAD, BAD_L2, GOOD, DROPPED
 }
 
-// ParseGuardEvent parses a GUARD event.
-func ParseGuardEvent(ev *Event) (*GuardEvent, error) {
+// parseGuardEvent parses a GUARD event.
+func parseGuardEvent(ev *Event) (*GuardEvent, error) {
 	_, pos, err := eventArgs(ev, "GUARD")
 	if err != nil {
 		return nil, err
@@ -466,21 +466,21 @@ func ParseGuardEvent(ev *Event) (*GuardEvent, error) {
 	if len(pos) < 3 {
 		return nil, malformed(ev, "want type, name and status")
 	}
-	return &GuardEvent{GuardType: pos[0], Relay: ParseRelay(pos[1]), Status: pos[2]}, nil
+	return &GuardEvent{GuardType: pos[0], Relay: parseRelay(pos[1]), Status: pos[2]}, nil
 }
 
 // NewDescEvent is a NEWDESC event (control-spec §4.1.6).
 type NewDescEvent struct{ Relays []Relay }
 
-// ParseNewDescEvent parses a NEWDESC event.
-func ParseNewDescEvent(ev *Event) (*NewDescEvent, error) {
+// parseNewDescEvent parses a NEWDESC event.
+func parseNewDescEvent(ev *Event) (*NewDescEvent, error) {
 	_, pos, err := eventArgs(ev, "NEWDESC")
 	if err != nil {
 		return nil, err
 	}
 	e := &NewDescEvent{}
 	for _, p := range pos {
-		e.Relays = append(e.Relays, ParseRelay(p))
+		e.Relays = append(e.Relays, parseRelay(p))
 	}
 	return e, nil
 }
@@ -492,8 +492,8 @@ type NSEvent struct {
 	Document string
 }
 
-// ParseNSEvent parses an NS or NEWCONSENSUS event.
-func ParseNSEvent(ev *Event) (*NSEvent, error) {
+// parseNSEvent parses an NS or NEWCONSENSUS event.
+func parseNSEvent(ev *Event) (*NSEvent, error) {
 	if ev.Type != "NS" && ev.Type != "NEWCONSENSUS" {
 		return nil, fmt.Errorf("%w: got a %s event, want NS or NEWCONSENSUS", ErrMalformedEvent, ev.Type)
 	}
@@ -510,8 +510,8 @@ type LogEvent struct {
 	Message  string
 }
 
-// ParseLogEvent parses a log event.
-func ParseLogEvent(ev *Event) (*LogEvent, error) {
+// parseLogEvent parses a log event.
+func parseLogEvent(ev *Event) (*LogEvent, error) {
 	switch ev.Type {
 	case "DEBUG", "INFO", "NOTICE", "WARN", "ERR":
 	default:
@@ -531,8 +531,8 @@ type ConfChangedEvent struct {
 	Entries []ConfEntry
 }
 
-// ParseConfChangedEvent parses a CONF_CHANGED event.
-func ParseConfChangedEvent(ev *Event) (*ConfChangedEvent, error) {
+// parseConfChangedEvent parses a CONF_CHANGED event.
+func parseConfChangedEvent(ev *Event) (*ConfChangedEvent, error) {
 	if ev.Type != "CONF_CHANGED" {
 		return nil, fmt.Errorf("%w: got a %s event, want CONF_CHANGED", ErrMalformedEvent, ev.Type)
 	}
@@ -572,10 +572,10 @@ type HSDescEvent struct {
 }
 
 // HSDirFingerprint returns the fingerprint part of HSDir.
-func (e *HSDescEvent) HSDirFingerprint() string { return ParseRelay(e.HSDir).Fingerprint }
+func (e *HSDescEvent) HSDirFingerprint() string { return parseRelay(e.HSDir).Fingerprint }
 
-// ParseHSDescEvent parses an HS_DESC event.
-func ParseHSDescEvent(ev *Event) (*HSDescEvent, error) {
+// parseHSDescEvent parses an HS_DESC event.
+func parseHSDescEvent(ev *Event) (*HSDescEvent, error) {
 	var a evArgs
 	if err := scanEvent(&a, ev, "HS_DESC"); err != nil {
 		return nil, err
@@ -601,8 +601,8 @@ type HSDescContentEvent struct {
 	Descriptor   string
 }
 
-// ParseHSDescContentEvent parses an HS_DESC_CONTENT event.
-func ParseHSDescContentEvent(ev *Event) (*HSDescContentEvent, error) {
+// parseHSDescContentEvent parses an HS_DESC_CONTENT event.
+func parseHSDescContentEvent(ev *Event) (*HSDescContentEvent, error) {
 	_, pos, err := eventArgs(ev, "HS_DESC_CONTENT")
 	if err != nil {
 		return nil, err
@@ -620,8 +620,8 @@ type BuildTimeoutSetEvent struct {
 	Args map[string]string
 }
 
-// ParseBuildTimeoutSetEvent parses a BUILDTIMEOUT_SET event.
-func ParseBuildTimeoutSetEvent(ev *Event) (*BuildTimeoutSetEvent, error) {
+// parseBuildTimeoutSetEvent parses a BUILDTIMEOUT_SET event.
+func parseBuildTimeoutSetEvent(ev *Event) (*BuildTimeoutSetEvent, error) {
 	args, pos, err := eventArgs(ev, "BUILDTIMEOUT_SET")
 	if err != nil {
 		return nil, err
@@ -632,53 +632,53 @@ func ParseBuildTimeoutSetEvent(ev *Event) (*BuildTimeoutSetEvent, error) {
 	return &BuildTimeoutSetEvent{Type: pos[0], Args: args.Map()}, nil
 }
 
-// ParseEvent decodes an event into its typed form: *StatusEvent,
+// parseEvent decodes an event into its typed form: *StatusEvent,
 // *CircEvent, *CircMinorEvent, *StreamEvent, *ORConnEvent, *BWEvent,
 // *CircBWEvent, *StreamBWEvent, *AddrMapEvent, *SignalEvent,
 // *NetworkLivenessEvent, *GuardEvent, *NewDescEvent, *NSEvent, *LogEvent,
 // *ConfChangedEvent, *HSDescEvent, *HSDescContentEvent or
 // *BuildTimeoutSetEvent. An event type without a typed form is returned
 // as the *Event itself, not an error.
-func ParseEvent(ev *Event) (any, error) {
+func parseEvent(ev *Event) (any, error) {
 	switch ev.Type {
 	case "STATUS_GENERAL", "STATUS_CLIENT", "STATUS_SERVER", "STATUS_SEVER":
-		return ParseStatusEvent(ev)
+		return parseStatusEvent(ev)
 	case "CIRC":
-		return ParseCircEvent(ev)
+		return parseCircEvent(ev)
 	case "CIRC_MINOR":
-		return ParseCircMinorEvent(ev)
+		return parseCircMinorEvent(ev)
 	case "STREAM":
-		return ParseStreamEvent(ev)
+		return parseStreamEvent(ev)
 	case "ORCONN":
-		return ParseORConnEvent(ev)
+		return parseORConnEvent(ev)
 	case "BW":
-		return ParseBWEvent(ev)
+		return parseBWEvent(ev)
 	case "CIRC_BW":
-		return ParseCircBWEvent(ev)
+		return parseCircBWEvent(ev)
 	case "STREAM_BW":
-		return ParseStreamBWEvent(ev)
+		return parseStreamBWEvent(ev)
 	case "ADDRMAP":
-		return ParseAddrMapEvent(ev)
+		return parseAddrMapEvent(ev)
 	case "SIGNAL":
-		return ParseSignalEvent(ev)
+		return parseSignalEvent(ev)
 	case "NETWORK_LIVENESS":
-		return ParseNetworkLivenessEvent(ev)
+		return parseNetworkLivenessEvent(ev)
 	case "GUARD":
-		return ParseGuardEvent(ev)
+		return parseGuardEvent(ev)
 	case "NEWDESC":
-		return ParseNewDescEvent(ev)
+		return parseNewDescEvent(ev)
 	case "NS", "NEWCONSENSUS":
-		return ParseNSEvent(ev)
+		return parseNSEvent(ev)
 	case "DEBUG", "INFO", "NOTICE", "WARN", "ERR":
-		return ParseLogEvent(ev)
+		return parseLogEvent(ev)
 	case "CONF_CHANGED":
-		return ParseConfChangedEvent(ev)
+		return parseConfChangedEvent(ev)
 	case "HS_DESC":
-		return ParseHSDescEvent(ev)
+		return parseHSDescEvent(ev)
 	case "HS_DESC_CONTENT":
-		return ParseHSDescContentEvent(ev)
+		return parseHSDescContentEvent(ev)
 	case "BUILDTIMEOUT_SET":
-		return ParseBuildTimeoutSetEvent(ev)
+		return parseBuildTimeoutSetEvent(ev)
 	}
 	return ev, nil
 }

@@ -20,7 +20,7 @@ func ev(t *testing.T, wire string) *Event {
 
 func TestParseStatusEvent(t *testing.T) {
 	e := ev(t, `650 STATUS_CLIENT WARN BOOTSTRAP PROGRESS=14 TAG=handshake SUMMARY="Handshaking with a relay" WARNING="DONE" REASON=DONE COUNT=1 RECOMMENDATION=ignore HOSTID="9C09AAAA" HOSTADDR="64.65.1.157:443" NEWKEY=x`)
-	v, err := ParseEvent(e)
+	v, err := parseEvent(e)
 	require.NoError(t, err)
 	st := v.(*StatusEvent)
 	assert.Equal(t, "STATUS_CLIENT", st.Type)
@@ -42,18 +42,18 @@ func TestParseStatusEvent(t *testing.T) {
 	_, err = ParseBootstrap(`NOTICE`)
 	assert.ErrorIs(t, err, ErrMalformedEvent)
 
-	st, err = ParseStatusEvent(ev(t, `650 STATUS_GENERAL WARN CLOCK_SKEW SKEW=-300 SOURCE=OR:1.2.3.4:9001`))
+	st, err = parseStatusEvent(ev(t, `650 STATUS_GENERAL WARN CLOCK_SKEW SKEW=-300 SOURCE=OR:1.2.3.4:9001`))
 	require.NoError(t, err)
 	_, ok = st.Bootstrap()
 	assert.False(t, ok)
-	_, err = ParseStatusEvent(ev(t, `650 CIRC 1 BUILT`))
+	_, err = parseStatusEvent(ev(t, `650 CIRC 1 BUILT`))
 	assert.ErrorIs(t, err, ErrMalformedEvent)
-	_, err = ParseStatusEvent(ev(t, `650 STATUS_SERVER NOTICE K="unterminated`))
+	_, err = parseStatusEvent(ev(t, `650 STATUS_SERVER NOTICE K="unterminated`))
 	assert.ErrorIs(t, err, ErrMalformedEvent)
 }
 
 func TestParseCircEvents(t *testing.T) {
-	c, err := ParseCircEvent(ev(t, `650 CIRC 1 FAILED BUILD_FLAGS=ONEHOP_TUNNEL,IS_INTERNAL,NEED_CAPACITY PURPOSE=GENERAL TIME_CREATED=2026-11-22T06:05:03.131771 REASON=CHANNEL_CLOSED`))
+	c, err := parseCircEvent(ev(t, `650 CIRC 1 FAILED BUILD_FLAGS=ONEHOP_TUNNEL,IS_INTERNAL,NEED_CAPACITY PURPOSE=GENERAL TIME_CREATED=2026-11-22T06:05:03.131771 REASON=CHANNEL_CLOSED`))
 	require.NoError(t, err)
 	assert.Equal(t, "1", c.ID)
 	assert.Equal(t, "FAILED", c.Status)
@@ -62,7 +62,7 @@ func TestParseCircEvents(t *testing.T) {
 	assert.Equal(t, "CHANNEL_CLOSED", c.Reason)
 	assert.Equal(t, time.Date(2026, 11, 22, 6, 5, 3, 131771000, time.UTC), c.TimeCreated)
 
-	c, err = ParseCircEvent(ev(t, `650 CIRC 7 BUILT $AAAA~alpha,$BBBB=beta,$CCCC,delta PURPOSE=HS_SERVICE_REND HS_STATE=HSSR_JOINED REND_QUERY=abc SOCKS_USERNAME="It's a me, Mario!" TIME_CREATED=garbage`))
+	c, err = parseCircEvent(ev(t, `650 CIRC 7 BUILT $AAAA~alpha,$BBBB=beta,$CCCC,delta PURPOSE=HS_SERVICE_REND HS_STATE=HSSR_JOINED REND_QUERY=abc SOCKS_USERNAME="It's a me, Mario!" TIME_CREATED=garbage`))
 	require.NoError(t, err)
 	assert.Equal(t, []Relay{{"AAAA", "alpha"}, {"BBBB", "beta"}, {"CCCC", ""}, {"", "delta"}}, c.Path)
 	assert.Equal(t, "It's a me, Mario!", c.Args["SOCKS_USERNAME"])
@@ -72,83 +72,83 @@ func TestParseCircEvents(t *testing.T) {
 	assert.Equal(t, "$CCCC", c.Path[2].String())
 	assert.Equal(t, "delta", c.Path[3].String())
 
-	_, err = ParseCircEvent(ev(t, `650 CIRC 1`))
+	_, err = parseCircEvent(ev(t, `650 CIRC 1`))
 	assert.ErrorIs(t, err, ErrMalformedEvent)
 
-	m, err := ParseCircMinorEvent(ev(t, `650 CIRC_MINOR 9 PURPOSE_CHANGED $AAAA~a PURPOSE=HS_CLIENT_REND OLD_PURPOSE=GENERAL OLD_HS_STATE=HSCR_CONNECTING`))
+	m, err := parseCircMinorEvent(ev(t, `650 CIRC_MINOR 9 PURPOSE_CHANGED $AAAA~a PURPOSE=HS_CLIENT_REND OLD_PURPOSE=GENERAL OLD_HS_STATE=HSCR_CONNECTING`))
 	require.NoError(t, err)
 	assert.Equal(t, "PURPOSE_CHANGED", m.Event)
 	assert.Equal(t, "GENERAL", m.OldPurpose)
 	assert.Equal(t, "HSCR_CONNECTING", m.OldHSState)
 	assert.Len(t, m.Path, 1)
-	_, err = ParseCircMinorEvent(ev(t, `650 CIRC_MINOR 9`))
+	_, err = parseCircMinorEvent(ev(t, `650 CIRC_MINOR 9`))
 	assert.ErrorIs(t, err, ErrMalformedEvent)
 }
 
 func TestParseStreamAndConnEvents(t *testing.T) {
-	s, err := ParseStreamEvent(ev(t, `650 STREAM 42 SUCCEEDED 7 2001:db8::1:443 SOURCE_ADDR=127.0.0.1:5555 PURPOSE=USER CLIENT_PROTOCOL=SOCKS5`))
+	s, err := parseStreamEvent(ev(t, `650 STREAM 42 SUCCEEDED 7 2001:db8::1:443 SOURCE_ADDR=127.0.0.1:5555 PURPOSE=USER CLIENT_PROTOCOL=SOCKS5`))
 	require.NoError(t, err)
 	assert.Equal(t, "2001:db8::1", s.TargetHost)
 	assert.Equal(t, 443, s.TargetPort)
 	assert.Equal(t, "127.0.0.1:5555", s.SourceAddr)
 	assert.Equal(t, "SOCKS5", s.Args["CLIENT_PROTOCOL"])
-	s, err = ParseStreamEvent(ev(t, `650 STREAM 43 NEW 0 (Tor_internal):0 REASON=MISC`))
+	s, err = parseStreamEvent(ev(t, `650 STREAM 43 NEW 0 (Tor_internal):0 REASON=MISC`))
 	require.NoError(t, err)
 	assert.Equal(t, "(Tor_internal)", s.TargetHost)
-	s, err = ParseStreamEvent(ev(t, `650 STREAM 44 NEW 0 noport`))
+	s, err = parseStreamEvent(ev(t, `650 STREAM 44 NEW 0 noport`))
 	require.NoError(t, err)
 	assert.Equal(t, "noport", s.TargetHost)
-	_, err = ParseStreamEvent(ev(t, `650 STREAM 44 NEW 0`))
+	_, err = parseStreamEvent(ev(t, `650 STREAM 44 NEW 0`))
 	assert.ErrorIs(t, err, ErrMalformedEvent)
 
-	o, err := ParseORConnEvent(ev(t, `650 ORCONN $AAAA~relay CLOSED REASON=DONE NCIRCS=3 ID=18`))
+	o, err := parseORConnEvent(ev(t, `650 ORCONN $AAAA~relay CLOSED REASON=DONE NCIRCS=3 ID=18`))
 	require.NoError(t, err)
 	assert.Equal(t, &ORConnEvent{Target: "$AAAA~relay", Status: "CLOSED", Reason: "DONE", NCircs: 3, ID: "18",
 		Args: map[string]string{"REASON": "DONE", "NCIRCS": "3", "ID": "18"}}, o)
-	_, err = ParseORConnEvent(ev(t, `650 ORCONN x`))
+	_, err = parseORConnEvent(ev(t, `650 ORCONN x`))
 	assert.ErrorIs(t, err, ErrMalformedEvent)
 
-	g, err := ParseGuardEvent(ev(t, `650 GUARD ENTRY $AAAA=nick GOOD`))
+	g, err := parseGuardEvent(ev(t, `650 GUARD ENTRY $AAAA=nick GOOD`))
 	require.NoError(t, err)
 	assert.Equal(t, &GuardEvent{GuardType: "ENTRY", Relay: Relay{"AAAA", "nick"}, Status: "GOOD"}, g)
-	_, err = ParseGuardEvent(ev(t, `650 GUARD ENTRY x`))
+	_, err = parseGuardEvent(ev(t, `650 GUARD ENTRY x`))
 	assert.ErrorIs(t, err, ErrMalformedEvent)
 
-	n, err := ParseNewDescEvent(ev(t, `650 NEWDESC $AAAA~a $BBBB~b`))
+	n, err := parseNewDescEvent(ev(t, `650 NEWDESC $AAAA~a $BBBB~b`))
 	require.NoError(t, err)
 	assert.Len(t, n.Relays, 2)
 }
 
 func TestParseBandwidthEvents(t *testing.T) {
-	b, err := ParseBWEvent(ev(t, `650 BW 1024 2048 DIR=10 EXIT=5`))
+	b, err := parseBWEvent(ev(t, `650 BW 1024 2048 DIR=10 EXIT=5`))
 	require.NoError(t, err)
 	assert.Equal(t, uint64(1024), b.Read)
 	assert.Equal(t, uint64(2048), b.Written)
 	assert.Equal(t, "10", b.Args["DIR"])
-	_, err = ParseBWEvent(ev(t, `650 BW x y`))
+	_, err = parseBWEvent(ev(t, `650 BW x y`))
 	assert.ErrorIs(t, err, ErrMalformedEvent)
-	_, err = ParseBWEvent(ev(t, `650 BW 1`))
+	_, err = parseBWEvent(ev(t, `650 BW 1`))
 	assert.ErrorIs(t, err, ErrMalformedEvent)
 
-	cb, err := ParseCircBWEvent(ev(t, `650 CIRC_BW ID=3 READ=10 WRITTEN=20 TIME=2024-01-02T03:04:05.5 DELIVERED_READ=9 SS=1 CWND=124`))
+	cb, err := parseCircBWEvent(ev(t, `650 CIRC_BW ID=3 READ=10 WRITTEN=20 TIME=2024-01-02T03:04:05.5 DELIVERED_READ=9 SS=1 CWND=124`))
 	require.NoError(t, err)
 	assert.Equal(t, "3", cb.ID)
 	assert.Equal(t, uint64(10), cb.Read)
 	assert.Equal(t, uint64(20), cb.Written)
 	assert.Equal(t, time.Date(2024, 1, 2, 3, 4, 5, 5e8, time.UTC), cb.Time)
 	assert.Equal(t, "124", cb.Args["CWND"])
-	_, err = ParseCircBWEvent(ev(t, `650 CIRC_BW READ=1`))
+	_, err = parseCircBWEvent(ev(t, `650 CIRC_BW READ=1`))
 	assert.ErrorIs(t, err, ErrMalformedEvent)
 
-	sb, err := ParseStreamBWEvent(ev(t, `650 STREAM_BW 5 100 200 2024-01-02T03:04:05.000000`))
+	sb, err := parseStreamBWEvent(ev(t, `650 STREAM_BW 5 100 200 2024-01-02T03:04:05.000000`))
 	require.NoError(t, err)
 	assert.Equal(t, &StreamBWEvent{ID: "5", Written: 100, Read: 200, Time: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC), Args: map[string]string{}}, sb)
-	_, err = ParseStreamBWEvent(ev(t, `650 STREAM_BW 5 100`))
+	_, err = parseStreamBWEvent(ev(t, `650 STREAM_BW 5 100`))
 	assert.ErrorIs(t, err, ErrMalformedEvent)
 }
 
 func TestParseMiscEvents(t *testing.T) {
-	a, err := ParseAddrMapEvent(ev(t, `650 ADDRMAP example.com 1.2.3.4 "2012-11-19 00:50:13" EXPIRES="2012-11-19 05:50:13" CACHED="NO" STREAMID=12`))
+	a, err := parseAddrMapEvent(ev(t, `650 ADDRMAP example.com 1.2.3.4 "2012-11-19 00:50:13" EXPIRES="2012-11-19 05:50:13" CACHED="NO" STREAMID=12`))
 	require.NoError(t, err)
 	assert.Equal(t, "example.com", a.Address)
 	assert.Equal(t, "1.2.3.4", a.NewAddress)
@@ -156,64 +156,64 @@ func TestParseMiscEvents(t *testing.T) {
 	assert.Equal(t, time.Date(2012, 11, 19, 5, 50, 13, 0, time.UTC), a.Expires)
 	assert.Equal(t, "NO", a.Cached)
 	assert.Equal(t, "12", a.StreamID)
-	a, err = ParseAddrMapEvent(ev(t, `650 ADDRMAP bad.example <error> NEVER error=yes`))
+	a, err = parseAddrMapEvent(ev(t, `650 ADDRMAP bad.example <error> NEVER error=yes`))
 	require.NoError(t, err)
 	assert.Equal(t, "yes", a.Error)
-	_, err = ParseAddrMapEvent(ev(t, `650 ADDRMAP x`))
+	_, err = parseAddrMapEvent(ev(t, `650 ADDRMAP x`))
 	assert.ErrorIs(t, err, ErrMalformedEvent)
 
-	s, err := ParseSignalEvent(ev(t, `650 SIGNAL NEWNYM`))
+	s, err := parseSignalEvent(ev(t, `650 SIGNAL NEWNYM`))
 	require.NoError(t, err)
 	assert.Equal(t, "NEWNYM", s.Signal)
-	_, err = ParseSignalEvent(ev(t, `650 SIGNAL`))
+	_, err = parseSignalEvent(ev(t, `650 SIGNAL`))
 	assert.ErrorIs(t, err, ErrMalformedEvent)
 
-	nl, err := ParseNetworkLivenessEvent(ev(t, `650 NETWORK_LIVENESS UP`))
+	nl, err := parseNetworkLivenessEvent(ev(t, `650 NETWORK_LIVENESS UP`))
 	require.NoError(t, err)
 	assert.Equal(t, "UP", nl.Status)
-	_, err = ParseNetworkLivenessEvent(ev(t, `650 NETWORK_LIVENESS`))
+	_, err = parseNetworkLivenessEvent(ev(t, `650 NETWORK_LIVENESS`))
 	assert.ErrorIs(t, err, ErrMalformedEvent)
 
-	bt, err := ParseBuildTimeoutSetEvent(ev(t, `650 BUILDTIMEOUT_SET RESET TOTAL_TIMES=0 TIMEOUT_MS=60000`))
+	bt, err := parseBuildTimeoutSetEvent(ev(t, `650 BUILDTIMEOUT_SET RESET TOTAL_TIMES=0 TIMEOUT_MS=60000`))
 	require.NoError(t, err)
 	assert.Equal(t, "RESET", bt.Type)
 	assert.Equal(t, "60000", bt.Args["TIMEOUT_MS"])
-	_, err = ParseBuildTimeoutSetEvent(ev(t, `650 BUILDTIMEOUT_SET`))
+	_, err = parseBuildTimeoutSetEvent(ev(t, `650 BUILDTIMEOUT_SET`))
 	assert.ErrorIs(t, err, ErrMalformedEvent)
 
-	ns, err := ParseNSEvent(ev(t, "650+NS\nr a b c\ns Fast\n.\n650 OK"))
+	ns, err := parseNSEvent(ev(t, "650+NS\nr a b c\ns Fast\n.\n650 OK"))
 	require.NoError(t, err)
 	assert.Equal(t, &NSEvent{Type: "NS", Document: "r a b c\ns Fast"}, ns)
-	_, err = ParseNSEvent(ev(t, "650 NS"))
+	_, err = parseNSEvent(ev(t, "650 NS"))
 	assert.ErrorIs(t, err, ErrMalformedEvent)
-	_, err = ParseNSEvent(ev(t, "650 BW 1 2"))
+	_, err = parseNSEvent(ev(t, "650 BW 1 2"))
 	assert.ErrorIs(t, err, ErrMalformedEvent)
-	nc, err := ParseEvent(ev(t, "650+NEWCONSENSUS\nr a\n.\n650 OK"))
+	nc, err := parseEvent(ev(t, "650+NEWCONSENSUS\nr a\n.\n650 OK"))
 	require.NoError(t, err)
 	assert.Equal(t, "NEWCONSENSUS", nc.(*NSEvent).Type)
 
-	l, err := ParseLogEvent(ev(t, `650 WARN Something "odd" happened`))
+	l, err := parseLogEvent(ev(t, `650 WARN Something "odd" happened`))
 	require.NoError(t, err)
 	assert.Equal(t, &LogEvent{Severity: "WARN", Message: `Something "odd" happened`}, l)
-	l, err = ParseLogEvent(ev(t, "650+NOTICE\nline one\n..two\n.\n650 OK"))
+	l, err = parseLogEvent(ev(t, "650+NOTICE\nline one\n..two\n.\n650 OK"))
 	require.NoError(t, err)
 	assert.Equal(t, "line one\n.two", l.Message)
-	_, err = ParseLogEvent(ev(t, `650 BW 1 2`))
+	_, err = parseLogEvent(ev(t, `650 BW 1 2`))
 	assert.ErrorIs(t, err, ErrMalformedEvent)
 
-	cc, err := ParseConfChangedEvent(ev(t, "650-CONF_CHANGED\n650-ExitPolicy=accept *:80\n650-ExitPolicy=reject *:*\n650-ContactInfo=\"utf8 \\303\\251\"\n650-HiddenServiceOptions\n650 OK"))
+	cc, err := parseConfChangedEvent(ev(t, "650-CONF_CHANGED\n650-ExitPolicy=accept *:80\n650-ExitPolicy=reject *:*\n650-ContactInfo=\"utf8 \\303\\251\"\n650-HiddenServiceOptions\n650 OK"))
 	require.NoError(t, err)
 	assert.Equal(t, []ConfEntry{{Key: "ExitPolicy", Value: "accept *:80"}, {Key: "ExitPolicy", Value: "reject *:*"},
 		{Key: "ContactInfo", Value: "utf8 é"}, {Key: "HiddenServiceOptions", Unset: true}}, cc.Entries)
-	_, err = ParseConfChangedEvent(ev(t, "650-CONF_CHANGED\n650-K=\"bad\n650 OK"))
+	_, err = parseConfChangedEvent(ev(t, "650-CONF_CHANGED\n650-K=\"bad\n650 OK"))
 	assert.ErrorIs(t, err, ErrMalformedEvent)
-	_, err = ParseConfChangedEvent(ev(t, "650 BW 1 2"))
+	_, err = parseConfChangedEvent(ev(t, "650 BW 1 2"))
 	assert.ErrorIs(t, err, ErrMalformedEvent)
 }
 
 func TestParseHSDescEvents(t *testing.T) {
 	const addr = "kjawryjpvr7yslij76jnuyycs6jlu2sxo2dmslswedczyhkgfzsfztyd"
-	h, err := ParseHSDescEvent(ev(t, `650 HS_DESC UPLOAD `+addr+` UNKNOWN $AAAA~hsdir bLiNdEd+/key HSDIR_INDEX=0123abcd`))
+	h, err := parseHSDescEvent(ev(t, `650 HS_DESC UPLOAD `+addr+` UNKNOWN $AAAA~hsdir bLiNdEd+/key HSDIR_INDEX=0123abcd`))
 	require.NoError(t, err)
 	assert.Equal(t, "UPLOAD", h.Action)
 	assert.Equal(t, addr, h.Address)
@@ -222,22 +222,22 @@ func TestParseHSDescEvents(t *testing.T) {
 	assert.Equal(t, "AAAA", h.HSDirFingerprint())
 	assert.Equal(t, "bLiNdEd+/key", h.DescriptorID)
 	assert.Equal(t, "0123abcd", h.HSDirIndex)
-	h, err = ParseHSDescEvent(ev(t, `650 HS_DESC FAILED `+addr+` NO_AUTH UNKNOWN key REASON=QUERY_NO_HSDIR`))
+	h, err = parseHSDescEvent(ev(t, `650 HS_DESC FAILED `+addr+` NO_AUTH UNKNOWN key REASON=QUERY_NO_HSDIR`))
 	require.NoError(t, err)
 	assert.Equal(t, "QUERY_NO_HSDIR", h.Reason)
-	h, err = ParseHSDescEvent(ev(t, `650 HS_DESC UPLOADED `+addr+` UNKNOWN $AAAA~hsdir`))
+	h, err = parseHSDescEvent(ev(t, `650 HS_DESC UPLOADED `+addr+` UNKNOWN $AAAA~hsdir`))
 	require.NoError(t, err)
 	assert.Empty(t, h.DescriptorID)
-	_, err = ParseHSDescEvent(ev(t, `650 HS_DESC CREATED x`))
+	_, err = parseHSDescEvent(ev(t, `650 HS_DESC CREATED x`))
 	assert.ErrorIs(t, err, ErrMalformedEvent)
 
-	c, err := ParseHSDescContentEvent(ev(t, "650+HS_DESC_CONTENT "+addr+" descid $AAAA~h\nhs-descriptor 3\n..dotted\n.\n650 OK"))
+	c, err := parseHSDescContentEvent(ev(t, "650+HS_DESC_CONTENT "+addr+" descid $AAAA~h\nhs-descriptor 3\n..dotted\n.\n650 OK"))
 	require.NoError(t, err)
 	assert.Equal(t, &HSDescContentEvent{Address: addr, DescriptorID: "descid", HSDir: "$AAAA~h", Descriptor: "hs-descriptor 3\n.dotted"}, c)
-	c, err = ParseHSDescContentEvent(ev(t, "650+HS_DESC_CONTENT UNKNOWN x UNKNOWN\n\n.\n650 OK"))
+	c, err = parseHSDescContentEvent(ev(t, "650+HS_DESC_CONTENT UNKNOWN x UNKNOWN\n\n.\n650 OK"))
 	require.NoError(t, err)
 	assert.Empty(t, c.Descriptor)
-	_, err = ParseHSDescContentEvent(ev(t, "650 HS_DESC_CONTENT x"))
+	_, err = parseHSDescContentEvent(ev(t, "650 HS_DESC_CONTENT x"))
 	assert.ErrorIs(t, err, ErrMalformedEvent)
 }
 
@@ -261,7 +261,7 @@ func TestParseEventDispatch(t *testing.T) {
 		`650 BUILDTIMEOUT_SET COMPUTED`:         &BuildTimeoutSetEvent{},
 		`650 FUTURE_EVENT whatever K=V`:         &Event{},
 	} {
-		got, err := ParseEvent(ev(t, wire))
+		got, err := parseEvent(ev(t, wire))
 		require.NoError(t, err, wire)
 		assert.IsType(t, want, got, wire)
 	}
@@ -271,12 +271,12 @@ func TestParseEventDispatch(t *testing.T) {
 	assert.Equal(t, "", e.Data())
 	assert.Equal(t, 650, e.Code())
 	assert.Equal(t, "650 FUTURE_EVENT", e.String())
-	_, err := ParseEvent(ev(t, "650 HS_DESC_CONTENT"))
+	_, err := parseEvent(ev(t, "650 HS_DESC_CONTENT"))
 	assert.ErrorIs(t, err, ErrMalformedEvent)
-	cc, err := ParseEvent(ev(t, "650 CONF_CHANGED"))
+	cc, err := parseEvent(ev(t, "650 CONF_CHANGED"))
 	require.NoError(t, err)
 	assert.Empty(t, cc.(*ConfChangedEvent).Entries)
-	_, err = ParseCircEvent(ev(t, "650 CIRC 1 BUILT K=\"x"))
+	_, err = parseCircEvent(ev(t, "650 CIRC 1 BUILT K=\"x"))
 	assert.ErrorIs(t, err, ErrMalformedEvent)
 }
 
@@ -293,7 +293,7 @@ func BenchmarkParseEvent(b *testing.B) {
 			e := newEvent(r)
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := ParseEvent(e); err != nil {
+				if _, err := parseEvent(e); err != nil {
 					b.Fatal(err)
 				}
 			}

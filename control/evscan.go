@@ -62,7 +62,7 @@ func (a *evArgs) split(s string) error {
 		if quoted {
 			var rest string
 			var err error
-			if v, rest, err = ReadQuoted(s); err != nil {
+			if v, rest, err = readQuoted(s); err != nil {
 				return err
 			}
 			if rest != "" && rest[0] != ' ' {

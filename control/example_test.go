@@ -99,11 +99,12 @@ S: 250 OK
 	}
 	defer sub.Close()
 	for ev := range sub.Events() {
-		st, err := control.ParseStatusEvent(ev)
+		p, err := ev.Parsed() // parsed once for every subscriber
 		if err != nil {
 			log.Print(err) // a malformed event; later ones keep coming
 			continue
 		}
+		st := p.(*control.StatusEvent) // the typed form of STATUS_CLIENT
 		if b, ok := st.Bootstrap(); ok {
 			fmt.Printf("%d%% %s\n", b.Progress, b.Summary)
 			if b.Done() {

@@ -5,3 +5,7 @@ package control
 func WithClientNonce(n []byte) AuthOption {
 	return func(a *authConfig) { a.clientNonce = n }
 }
+
+// ParseEvent parses ev without the once-per-event cache of Event.Parsed, for
+// benchmarks that parse the same events again and again.
+var ParseEvent = parseEvent

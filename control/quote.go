@@ -21,7 +21,7 @@ var ErrInvalidArgument = errors.New("control: invalid argument")
 // space that could end an argument or a command.
 //
 // s must not contain a NUL byte, which tor cannot represent; use
-// [CheckValue] first when s comes from a user.
+// [checkValue] first when s comes from a user.
 func QuoteCString(s string) string {
 	var b strings.Builder
 	b.Grow(len(s) + 2)
@@ -53,11 +53,11 @@ func QuoteCString(s string) string {
 	return b.String()
 }
 
-// QuoteString returns s as a control-spec QuotedString: in double quotes,
+// quoteString returns s as a control-spec QuotedString: in double quotes,
 // with only backslash and double quote escaped. Tor reads it back verbatim
 // where it parses QuotedStrings (AUTHENTICATE, AUTHCHALLENGE). It must not be
 // used for values containing CR or LF, which a QuotedString cannot carry.
-func QuoteString(s string) string {
+func quoteString(s string) string {
 	var b strings.Builder
 	b.Grow(len(s) + 2)
 	b.WriteByte('"')
@@ -79,7 +79,7 @@ func QuoteString(s string) string {
 // \303\251); decoding runs left to right, so `\\t` is a backslash followed
 // by 't', not a TAB.
 func UnquoteCString(s string) (string, error) {
-	v, rest, err := ReadQuoted(s)
+	v, rest, err := readQuoted(s)
 	if err != nil {
 		return "", err
 	}
@@ -101,7 +101,7 @@ func SplitQuoted(s string) ([]string, error) {
 			s = rest
 			continue
 		}
-		v, rest, err := ReadQuoted(s)
+		v, rest, err := readQuoted(s)
 		if err != nil {
 			return nil, err
 		}
@@ -114,10 +114,10 @@ func SplitQuoted(s string) ([]string, error) {
 	return out, nil
 }
 
-// ReadQuoted decodes the quoted C string at the start of s (see
+// readQuoted decodes the quoted C string at the start of s (see
 // [UnquoteCString]) and returns its value and what follows the closing
 // quote. The closing quote is the first one not consumed by an escape.
-func ReadQuoted(s string) (value, rest string, err error) {
+func readQuoted(s string) (value, rest string, err error) {
 	if len(s) == 0 || s[0] != '"' {
 		return "", s, errors.New("control: quoted string must start with '\"'")
 	}
@@ -173,11 +173,11 @@ func readQuotedSlow(s string) (value, rest string, err error) {
 	return "", "", errors.New("control: unterminated quoted string")
 }
 
-// DecodeValue decodes a value as tor prints it in GETCONF replies and
+// decodeValue decodes a value as tor prints it in GETCONF replies and
 // CONF_CHANGED events: a value that starts with a double quote is a C string
 // (see [UnquoteCString]); any other value is taken verbatim, even when it
 // contains quotes or backslashes later on.
-func DecodeValue(v string) (string, error) {
+func decodeValue(v string) (string, error) {
 	if len(v) > 0 && v[0] == '"' {
 		return UnquoteCString(v)
 	}
@@ -202,10 +202,10 @@ func CheckToken(what, s string) error {
 	return nil
 }
 
-// CheckValue reports whether s can be sent as a quoted SETCONF, RESETCONF
+// checkValue reports whether s can be sent as a quoted SETCONF, RESETCONF
 // or LOADCONF value: anything but a NUL byte, which tor cannot represent.
 // The returned error matches [ErrInvalidArgument].
-func CheckValue(what, s string) error {
+func checkValue(what, s string) error {
 	if i := strings.IndexByte(s, 0); i >= 0 {
 		return fmt.Errorf("%w: %s contains a NUL byte", ErrInvalidArgument, what)
 	}
@@ -333,7 +333,7 @@ func ParseArgs(s string) (Args, error) {
 			s = s[k+1:]
 		}
 		if len(s) > 0 && s[0] == '"' {
-			v, rest, err := ReadQuoted(s)
+			v, rest, err := readQuoted(s)
 			if err != nil {
 				return args, err
 			}

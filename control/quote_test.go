@@ -28,7 +28,7 @@ func TestQuoteCString(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, in, back)
 	}
-	assert.Equal(t, `"p\"w\\x"`, QuoteString(`p"w\x`))
+	assert.Equal(t, `"p\"w\\x"`, quoteString(`p"w\x`))
 }
 
 func TestUnquoteCString(t *testing.T) {
@@ -52,17 +52,17 @@ func TestUnquoteCString(t *testing.T) {
 		_, err := UnquoteCString(bad)
 		assert.Error(t, err, bad)
 	}
-	v, rest, err := ReadQuoted(`"a\"b" rest`)
+	v, rest, err := readQuoted(`"a\"b" rest`)
 	require.NoError(t, err)
 	assert.Equal(t, `a"b`, v)
 	assert.Equal(t, " rest", rest)
 
 	for in, want := range map[string]string{`a "q" b\c`: `a "q" b\c`, `"\"q"`: `"q`, ``: ``} {
-		got, err := DecodeValue(in)
+		got, err := decodeValue(in)
 		require.NoError(t, err)
 		assert.Equal(t, want, got)
 	}
-	_, err = DecodeValue(`"unterminated`)
+	_, err = decodeValue(`"unterminated`)
 	assert.Error(t, err)
 }
 
@@ -79,8 +79,8 @@ func TestCheckToken(t *testing.T) {
 	assert.ErrorIs(t, checkKeyword("key", "a=b"), ErrInvalidArgument)
 	assert.ErrorIs(t, checkKeyword("key", `a\b`), ErrInvalidArgument)
 	assert.ErrorIs(t, checkKeyword("key", "a b"), ErrInvalidArgument)
-	assert.NoError(t, CheckValue("v", "any\r\n\"thing\xff"))
-	assert.ErrorIs(t, CheckValue("v", "nul\x00"), ErrInvalidArgument)
+	assert.NoError(t, checkValue("v", "any\r\n\"thing\xff"))
+	assert.ErrorIs(t, checkValue("v", "nul\x00"), ErrInvalidArgument)
 	assert.ErrorIs(t, checkLine(""), ErrInvalidArgument)
 	assert.ErrorIs(t, checkLine("a\nb"), ErrInvalidArgument)
 	assert.NoError(t, checkLine(strings.Repeat("a", MaxCommandLength+1))) // length is checked by submit
@@ -150,7 +150,7 @@ func FuzzReadReply(f *testing.F) {
 			}
 			// The typed event parsers accept or reject anything without
 			// panicking.
-			ParseEvent(newEvent(r))
+			parseEvent(newEvent(r))
 			for _, l := range r.Lines {
 				if l.Code < 0 || l.Code > 999 || (l.Sep != ' ' && l.Sep != '-' && l.Sep != '+') {
 					t.Fatalf("bad line %#v", l)
@@ -217,7 +217,7 @@ func FuzzQuote(f *testing.F) {
 		}
 		// Decoders never panic and the tokenizer's output is consistent.
 		UnquoteCString(s)
-		DecodeValue(s)
+		decodeValue(s)
 		if args, err := ParseArgs(s); err == nil {
 			for _, a := range args {
 				if a.Key != "" && keywordLen(a.Key+"=") != len(a.Key) {

@@ -298,14 +298,14 @@ var scenarios = []scenario{
 			for _, s := range []*control.Subscription{conf, sig} {
 				ev := receive(t, s)
 				require.Equal(t, "CONF_CHANGED", ev.Type)
-				cc, err := control.ParseConfChangedEvent(ev)
+				cc, err := parsedAs[*control.ConfChangedEvent](ev)
 				require.NoError(t, err)
 				assert.Equal(t, []control.ConfEntry{{Key: "ContactInfo", Value: "tab\there"},
 					{Key: "ExitPolicy", Value: "accept *:80"}, {Key: "ExitPolicy", Value: "reject *:*"}}, cc.Entries)
 			}
 			require.NoError(t, c.Signal(ctx, control.SignalClearDNSCache))
 			ev := receive(t, sig)
-			se, err := control.ParseSignalEvent(ev)
+			se, err := parsedAs[*control.SignalEvent](ev)
 			require.NoError(t, err)
 			assert.Equal(t, "CLEARDNSCACHE", se.Signal)
 
@@ -459,7 +459,7 @@ var scenarios = []scenario{
 			require.NoError(t, err)
 			require.NoError(t, c.DropTimeouts(ctx))
 			ev := receive(t, bt)
-			bte, err := control.ParseBuildTimeoutSetEvent(ev)
+			bte, err := parsedAs[*control.BuildTimeoutSetEvent](ev)
 			require.NoError(t, err)
 			assert.Equal(t, "RESET", bte.Type)
 			require.NoError(t, bt.Close())
@@ -470,7 +470,7 @@ var scenarios = []scenario{
 			_, err = c.MapAddress(ctx, control.AddressMapping{From: "c.example", To: "d.example"}) // an ADDRMAP event
 			require.NoError(t, err)
 			ev = receive(t, am)
-			ame, err := control.ParseAddrMapEvent(ev)
+			ame, err := parsedAs[*control.AddrMapEvent](ev)
 			require.NoError(t, err)
 			assert.NotEmpty(t, ame.Address)
 			require.NoError(t, am.Close())
@@ -592,3 +592,18 @@ func runTranscript(t *testing.T, sc scenario) {
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// parsedAs parses ev with Event.Parsed and returns it as a T, or an error if
+// it does not parse as one.
+func parsedAs[T any](ev *control.Event) (T, error) {
+	var zero T
+	p, err := ev.Parsed()
+	if err != nil {
+		return zero, err
+	}
+	t, ok := p.(T)
+	if !ok {
+		return zero, fmt.Errorf("%s parsed as %T, want %T", ev.Type, p, zero)
+	}
+	return t, nil
+}

@@ -41,19 +41,19 @@ func parseStatusLines[T any](key, typ, v string, parse func(*Event) (T, error)) 
 // ParseCircuitStatus parses the value of GETINFO circuit-status: one
 // circuit per line, as in a CIRC event.
 func ParseCircuitStatus(v string) ([]*CircEvent, error) {
-	return parseStatusLines("circuit-status", "CIRC", v, ParseCircEvent)
+	return parseStatusLines("circuit-status", "CIRC", v, parseCircEvent)
 }
 
 // ParseStreamStatus parses the value of GETINFO stream-status: one stream
 // per line, as in a STREAM event.
 func ParseStreamStatus(v string) ([]*StreamEvent, error) {
-	return parseStatusLines("stream-status", "STREAM", v, ParseStreamEvent)
+	return parseStatusLines("stream-status", "STREAM", v, parseStreamEvent)
 }
 
 // ParseORConnStatus parses the value of GETINFO orconn-status: one OR
 // connection per line, as in an ORCONN event.
 func ParseORConnStatus(v string) ([]*ORConnEvent, error) {
-	return parseStatusLines("orconn-status", "ORCONN", v, ParseORConnEvent)
+	return parseStatusLines("orconn-status", "ORCONN", v, parseORConnEvent)
 }
 
 // CircuitStatus returns tor's circuits (GETINFO circuit-status).
@@ -108,7 +108,7 @@ func ParseEntryGuards(v string) ([]EntryGuard, error) {
 			return out, fmt.Errorf("%w: GETINFO entry-guards line %q: want name and status", ErrProtocol, trimForError(line))
 		}
 		st, when, _ := strings.Cut(rest, " ")
-		out = append(out, EntryGuard{Relay: ParseRelay(name), Status: st, Since: parseTime(strings.TrimSpace(when))})
+		out = append(out, EntryGuard{Relay: parseRelay(name), Status: st, Since: parseTime(strings.TrimSpace(when))})
 	}
 	return out, nil
 }

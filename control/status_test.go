@@ -100,7 +100,7 @@ func TestCircuitStatusMatchesEvent(t *testing.T) {
 	line := `4 BUILT $BD167379DBCACE710540F38B31E021EF49F0F2C0~relay0,$15908558F95E2C0269F3DBBFEDBA871DA6BF80BA~relay1 PURPOSE=GENERAL TIME_CREATED=2026-12-01T11:12:20.916876 SOCKS_USERNAME="u 1"`
 	st, err := control.ParseCircuitStatus(line + "\n")
 	require.NoError(t, err)
-	ev, err := control.ParseCircEvent(&control.Event{Type: "CIRC", Lines: []control.Line{{Code: 650, Sep: ' ', Text: "CIRC " + line}}})
+	ev, err := parsedAs[*control.CircEvent](&control.Event{Type: "CIRC", Lines: []control.Line{{Code: 650, Sep: ' ', Text: "CIRC " + line}}})
 	require.NoError(t, err)
 	require.Len(t, st, 1)
 	assert.Equal(t, ev, st[0])
@@ -180,7 +180,7 @@ func TestParseRouterStatusFull(t *testing.T) {
 
 	// NEWCONSENSUS carries the same entries; NSEvent.Routers uses this parser.
 	ev := &control.Event{Type: "NEWCONSENSUS", Lines: []control.Line{{Code: 650, Sep: '+', Text: "NEWCONSENSUS", Data: doc}, {Code: 650, Sep: ' ', Text: "OK"}}}
-	ns, err := control.ParseNSEvent(ev)
+	ns, err := parsedAs[*control.NSEvent](ev)
 	require.NoError(t, err)
 	rs2, err := ns.Routers()
 	require.NoError(t, err)

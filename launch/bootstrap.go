@@ -188,8 +188,9 @@ func (t *Tor) waitBootstrap(ctx context.Context, bc bootstrapConfig, setNetwork 
 				}
 				return fail(&control.ClosedError{Cause: cause})
 			}
-			se, err := control.ParseStatusEvent(ev)
-			if err != nil {
+			p, err := ev.Parsed()
+			se, ok := p.(*control.StatusEvent)
+			if !ok {
 				t.logger.Debug("unparsable STATUS_CLIENT event", "event", ev.String(), "err", err)
 				continue
 			}

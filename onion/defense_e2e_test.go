@@ -174,8 +174,8 @@ func TestEndToEndUnderAttack(t *testing.T) {
 		for !rend[h1.CircuitID] {
 			select {
 			case raw := <-circs.Events():
-				ev, err := control.ParseCircEvent(raw)
-				if err == nil && ev.Purpose == "HS_SERVICE_REND" && ev.RendQuery == l.ServiceID() && ev.Status == "BUILT" {
+				p, _ := raw.Parsed()
+				if ev, ok := p.(*control.CircEvent); ok && ev.Purpose == "HS_SERVICE_REND" && ev.RendQuery == l.ServiceID() && ev.Status == "BUILT" {
 					rend[ev.ID] = true
 				}
 			case <-deadline:
@@ -213,8 +213,9 @@ func TestEndToEndUnderAttack(t *testing.T) {
 		for !closed {
 			select {
 			case raw := <-circs.Events():
-				ev, err := control.ParseCircEvent(raw)
-				closed = err == nil && ev.ID == h1.CircuitID && ev.Status == "CLOSED"
+				p, _ := raw.Parsed()
+				ev, ok := p.(*control.CircEvent)
+				closed = ok && ev.ID == h1.CircuitID && ev.Status == "CLOSED"
 			case <-time.After(30 * time.Second):
 				t.Fatalf("no CIRC CLOSED for circuit %s", h1.CircuitID)
 			}

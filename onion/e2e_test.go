@@ -452,9 +452,10 @@ func TestEndToEnd(t *testing.T) {
 			for {
 				select {
 				case raw := <-sub.Events():
-					ev, err := control.ParseStreamEvent(raw)
+					p, _ := raw.Parsed()
+					ev, ok := p.(*control.StreamEvent)
 					switch {
-					case err != nil:
+					case !ok:
 					case ev.Status == "NEW" && ev.SourceAddr == src:
 						id = ev.ID
 					case ev.Status == "SUCCEEDED" && id != "" && ev.ID == id:

@@ -553,8 +553,9 @@ func waitPublished(ctx context.Context, conn *control.Conn, sub *control.Subscri
 			if !ok {
 				return fail(fmt.Errorf("%w: the control connection ended (%v)", net.ErrClosed, conn.Err()))
 			}
-			ev, err := control.ParseHSDescEvent(raw)
-			if err != nil || !s.handle(ev) {
+			p, _ := raw.Parsed()
+			ev, ok := p.(*control.HSDescEvent)
+			if !ok || !s.handle(ev) {
 				continue
 			}
 			if progress != nil {

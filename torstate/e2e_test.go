@@ -194,8 +194,10 @@ func circuitOfStream(t *testing.T, ctx context.Context, sub *control.Subscriptio
 		select {
 		case ev, ok := <-sub.Events():
 			require.True(t, ok, "event stream ended")
-			se, err := control.ParseStreamEvent(ev)
+			p, err := ev.Parsed()
 			require.NoError(t, err)
+			se, ok := p.(*control.StreamEvent)
+			require.True(t, ok, "%T", p)
 			if se.Target == target && se.Status == "SUCCEEDED" {
 				return se.CircuitID
 			}

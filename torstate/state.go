@@ -368,20 +368,28 @@ drain:
 // apply applies one event to the state and tells subscribers.
 func (s *State) apply(ev *control.Event) {
 	s.applied.Add(1)
-	switch ev.Type {
-	case "CIRC":
-		e, err := control.ParseCircEvent(ev)
+	if ev.Type == "GUARD" { // the event says a guard changed; read them all
+		ctx, cancel := context.WithTimeout(s.ctx, commandTimeout)
+		g, err := s.c.EntryGuards(ctx)
+		cancel()
 		if err != nil {
-			s.log.Warn("torstate: ignoring a malformed event", "err", err)
 			return
 		}
+		s.mu.Lock()
+		s.guards = g
+		s.mu.Unlock()
+		s.publish(Change{Guards: true})
+		return
+	}
+	p, err := ev.Parsed()
+	if err != nil {
+		s.log.Warn("torstate: ignoring a malformed event", "type", ev.Type, "err", err)
+		return
+	}
+	switch e := p.(type) {
+	case *control.CircEvent:
 		s.applyCirc(e)
-	case "CIRC_MINOR":
-		e, err := control.ParseCircMinorEvent(ev)
-		if err != nil {
-			s.log.Warn("torstate: ignoring a malformed event", "err", err)
-			return
-		}
+	case *control.CircMinorEvent:
 		s.mu.Lock()
 		c, ok := s.circuits[e.ID]
 		if ok {
@@ -397,18 +405,9 @@ func (s *State) apply(ev *control.Event) {
 		if ok {
 			s.publish(Change{Circuit: c})
 		}
-	case "STREAM":
-		e, err := control.ParseStreamEvent(ev)
-		if err != nil {
-			s.log.Warn("torstate: ignoring a malformed event", "err", err)
-			return
-		}
+	case *control.StreamEvent:
 		s.applyStream(e)
-	case "ORCONN":
-		e, err := control.ParseORConnEvent(ev)
-		if err != nil {
-			return
-		}
+	case *control.ORConnEvent:
 		s.mu.Lock()
 		switch e.Status {
 		case "CLOSED", "FAILED":
@@ -417,22 +416,7 @@ func (s *State) apply(ev *control.Event) {
 			s.orconns[e.Target] = &ORConn{Target: e.Target, Status: e.Status, ID: e.ID}
 		}
 		s.mu.Unlock()
-	case "GUARD":
-		ctx, cancel := context.WithTimeout(s.ctx, commandTimeout)
-		g, err := s.c.EntryGuards(ctx)
-		cancel()
-		if err != nil {
-			return
-		}
-		s.mu.Lock()
-		s.guards = g
-		s.mu.Unlock()
-		s.publish(Change{Guards: true})
-	case "NEWCONSENSUS", "NS":
-		e, err := control.ParseNSEvent(ev)
-		if err != nil {
-			return
-		}
+	case *control.NSEvent:
 		rs, err := e.Routers()
 		if err != nil {
 			s.log.Warn("torstate: ignoring a malformed consensus", "err", err)

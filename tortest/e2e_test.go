@@ -86,8 +86,9 @@ func (cl *client) bootstrap(t *testing.T, ctx context.Context) []int {
 			if !ok {
 				t.Fatalf("event stream ended at %v: %v", steps, cl.c.Err())
 			}
-			se, err := control.ParseStatusEvent(ev)
-			if err != nil {
+			p, err := ev.Parsed()
+			se, ok := p.(*control.StatusEvent)
+			if !ok {
 				t.Fatalf("bad STATUS_CLIENT event %q: %v", ev.Text(), err)
 			}
 			b, ok := se.Bootstrap()
@@ -248,8 +249,9 @@ func waitPublished(t *testing.T, ctx context.Context, sub *control.Subscription,
 			if !ok {
 				t.Fatal("HS_DESC stream ended")
 			}
-			e, err := control.ParseHSDescEvent(ev)
-			if err != nil {
+			p, err := ev.Parsed()
+			e, ok := p.(*control.HSDescEvent)
+			if !ok {
 				t.Fatalf("bad HS_DESC event %q: %v", ev.Text(), err)
 			}
 			if e.Address != sid {
