@@ -161,13 +161,6 @@ func (c *Conn) Err() error {
 	return c.cause
 }
 
-// LocalAddr and RemoteAddr return the addresses of the underlying
-// connection.
-func (c *Conn) LocalAddr() net.Addr { return c.nc.LocalAddr() }
-
-// RemoteAddr returns the address of tor's end of the connection.
-func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
-
 // Request states.
 const (
 	stQueued    int32 = iota // waiting to be written

@@ -300,3 +300,11 @@ func BenchmarkParseEvent(b *testing.B) {
 		})
 	}
 }
+
+// onions/current is a plain value for one service and a data block for
+// several (tor 0.4.9.11, see docs notes §1.7).
+func TestParseOnions(t *testing.T) {
+	assert.Empty(t, parseOnions(""))
+	assert.Equal(t, []string{"a"}, parseOnions("a"))
+	assert.Equal(t, []string{"a", "b"}, parseOnions("a\nb"))
+}

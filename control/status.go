@@ -315,11 +315,11 @@ func (c *Conn) RouterStatusByID(ctx context.Context, fingerprint string) (*Route
 	return rs[0], nil
 }
 
-// ParseOnions parses the value of GETINFO onions/current or
+// parseOnions parses the value of GETINFO onions/current or
 // onions/detached: service IDs (addresses without ".onion"), one per line
 // (tor sends one as a plain value and several as a data block); empty when
 // there are none.
-func ParseOnions(v string) []string {
+func parseOnions(v string) []string {
 	return strings.Fields(v)
 }
 
@@ -331,5 +331,5 @@ func (c *Conn) Onions(ctx context.Context) (current, detached []string, err erro
 	if err != nil {
 		return nil, nil, err
 	}
-	return ParseOnions(m["onions/current"]), ParseOnions(m["onions/detached"]), nil
+	return parseOnions(m["onions/current"]), parseOnions(m["onions/detached"]), nil
 }

@@ -120,13 +120,6 @@ func TestParseStatusErrors(t *testing.T) {
 	assert.ErrorIs(t, err, control.ErrProtocol)
 }
 
-// onions/current is a plain value for one service and a data block for
-// several (tor 0.4.9.11, see docs notes §1.7).
-func TestParseOnions(t *testing.T) {
-	assert.Empty(t, control.ParseOnions(""))
-	assert.Equal(t, []string{"a"}, control.ParseOnions("a"))
-	assert.Equal(t, []string{"a", "b"}, control.ParseOnions("a\nb"))
-}
 
 func TestParseEntryGuardsDown(t *testing.T) {
 	g, err := control.ParseEntryGuards("$AEC4DEB34DC9AA57012C87018FD3D635B7D28E07~auth0 down 2026-12-01 11:12:18\n$BD167379DBCACE710540F38B31E021EF49F0F2C0~relay0 never-connected\n")

@@ -25,7 +25,20 @@ import (
 // identifiers per package directory (relative to root, "." for the root
 // package).
 func Count(root string) (map[string]int, error) {
+	names, err := Names(root)
 	counts := map[string]int{}
+	for pkg, ns := range names {
+		counts[pkg] = len(ns)
+	}
+	return counts, err
+}
+
+// Names walks the module rooted at root and returns the exported
+// identifiers per package directory, counted as [Count] counts them, each
+// as "Name", "Type.Field" or "Type.Method" (sorted), so that two versions
+// of the module can be compared name by name.
+func Names(root string) (map[string][]string, error) {
+	names := map[string][]string{}
 	fset := token.NewFileSet()
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -49,21 +62,27 @@ func Count(root string) (map[string]int, error) {
 			if name == "main" {
 				continue
 			}
-			counts[filepath.ToSlash(rel)] += countPackage(pkg)
+			k := filepath.ToSlash(rel)
+			names[k] = append(names[k], packageNames(pkg)...)
+			sort.Strings(names[k])
 		}
 		return nil
 	})
-	return counts, err
+	return names, err
 }
 
-func countPackage(pkg *ast.Package) int {
-	n := 0
+func countPackage(pkg *ast.Package) int { return len(packageNames(pkg)) }
+
+func packageNames(pkg *ast.Package) []string {
+	var n []string
 	for _, f := range pkg.Files {
 		for _, decl := range f.Decls {
 			switch d := decl.(type) {
 			case *ast.FuncDecl:
-				if d.Name.IsExported() && (d.Recv == nil || exportedRecv(d.Recv)) {
-					n++
+				if d.Name.IsExported() && d.Recv == nil {
+					n = append(n, d.Name.Name)
+				} else if d.Name.IsExported() && exportedRecv(d.Recv) {
+					n = append(n, recvName(d.Recv)+"."+d.Name.Name)
 				}
 			case *ast.GenDecl:
 				for _, spec := range d.Specs {
@@ -71,16 +90,18 @@ func countPackage(pkg *ast.Package) int {
 					case *ast.ValueSpec:
 						for _, id := range s.Names {
 							if id.IsExported() {
-								n++
+								n = append(n, id.Name)
 							}
 						}
 					case *ast.TypeSpec:
 						if !s.Name.IsExported() {
 							continue
 						}
-						n++
+						n = append(n, s.Name.Name)
 						if st, ok := s.Type.(*ast.StructType); ok {
-							n += exportedFields(st)
+							for _, f := range exportedFields(st) {
+								n = append(n, s.Name.Name+"."+f)
+							}
 						}
 					}
 				}
@@ -91,7 +112,10 @@ func countPackage(pkg *ast.Package) int {
 }
 
 // exportedRecv reports whether a method's receiver type is exported.
-func exportedRecv(fl *ast.FieldList) bool {
+func exportedRecv(fl *ast.FieldList) bool { return ast.IsExported(recvName(fl)) }
+
+// recvName returns the name of a method's receiver type.
+func recvName(fl *ast.FieldList) string {
 	t := fl.List[0].Type
 	if s, ok := t.(*ast.StarExpr); ok {
 		t = s.X
@@ -102,12 +126,14 @@ func exportedRecv(fl *ast.FieldList) bool {
 	case *ast.IndexListExpr:
 		t = x.X
 	}
-	id, ok := t.(*ast.Ident)
-	return ok && id.IsExported()
+	if id, ok := t.(*ast.Ident); ok {
+		return id.Name
+	}
+	return ""
 }
 
-func exportedFields(st *ast.StructType) int {
-	n := 0
+func exportedFields(st *ast.StructType) []string {
+	var n []string
 	for _, f := range st.Fields.List {
 		if len(f.Names) == 0 { // embedded
 			t := f.Type
@@ -117,18 +143,18 @@ func exportedFields(st *ast.StructType) int {
 			switch x := t.(type) {
 			case *ast.Ident:
 				if x.IsExported() {
-					n++
+					n = append(n, x.Name)
 				}
 			case *ast.SelectorExpr:
 				if x.Sel.IsExported() {
-					n++
+					n = append(n, x.Sel.Name)
 				}
 			}
 			continue
 		}
 		for _, id := range f.Names {
 			if id.IsExported() {
-				n++
+				n = append(n, id.Name)
 			}
 		}
 	}
