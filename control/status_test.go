@@ -120,7 +120,6 @@ func TestParseStatusErrors(t *testing.T) {
 	assert.ErrorIs(t, err, control.ErrProtocol)
 }
 
-
 func TestParseEntryGuardsDown(t *testing.T) {
 	g, err := control.ParseEntryGuards("$AEC4DEB34DC9AA57012C87018FD3D635B7D28E07~auth0 down 2026-12-01 11:12:18\n$BD167379DBCACE710540F38B31E021EF49F0F2C0~relay0 never-connected\n")
 	require.NoError(t, err)
