@@ -21,6 +21,7 @@ import (
 	"github.com/gotorcon/tor/control"
 	"github.com/gotorcon/tor/control/controltest"
 	"github.com/gotorcon/tor/internal/leakcheck"
+	"github.com/gotorcon/tor/internal/syncbuf"
 	"github.com/gotorcon/tor/internal/testtor"
 )
 
@@ -256,7 +257,7 @@ func TestRealCancelledAddOnionIsDeleted(t *testing.T) {
 	tor := testtor.Start(t, testtor.Options{NoCookie: true})
 	nc, err := net.Dial("unix", tor.ControlSocket)
 	require.NoError(t, err)
-	var wire syncBuffer
+	var wire syncbuf.Buffer
 	ws := &writeSignal{Conn: controltest.Record(nc, &wire), marker: []byte("ADD_ONION"), written: make(chan struct{}, 1)}
 	c := control.NewConn(ws)
 	defer c.Close()
@@ -294,23 +295,6 @@ func TestRealCancelledAddOnionIsDeleted(t *testing.T) {
 	t.Logf("%d of 40 calls were cancelled after being written", cancelled)
 	assert.Equal(t, 40, strings.Count(wire.String(), "C: DEL_ONION "))
 	assert.True(t, tor.Running())
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // ---- Benchmarks against the real tor, over the unix socket ----
