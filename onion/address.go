@@ -9,8 +9,8 @@ import (
 	"strings"
 )
 
-// AddressLen is the length of a v3 onion address without ".onion".
-const AddressLen = 56
+// addressLen is the length of a v3 onion address without ".onion".
+const addressLen = 56
 
 // version3 is the version byte of v3 onion addresses.
 const version3 = 3
@@ -106,7 +106,7 @@ func ServiceID(addr string) string {
 // prime order (the identity, points with a small-order component).
 func ParseAddress(addr string) (ed25519.PublicKey, error) {
 	id := ServiceID(addr)
-	if len(id) != AddressLen {
+	if len(id) != addressLen {
 		return nil, &AddressError{Address: addr, Err: ErrAddressLength}
 	}
 	raw, err := b32.DecodeString(id)

@@ -104,7 +104,7 @@ func TestEndToEndUnderAttack(t *testing.T) {
 		// with SocksTimeout 10 s.
 		const socksTimeout = 5 * time.Second
 		setSocksTimeout(t, cliTor.Control(), socksTimeout)
-		l, err := Listen(ctx, svc)
+		l, err := listenPorts(ctx, svc)
 		require.NoError(t, err)
 		require.True(t, l.PoW())
 		serveEcho(t, l)

@@ -235,7 +235,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("HTTPClient", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
-		l, err := Listen(ctx, svc)
+		l, err := listenPorts(ctx, svc)
 		require.NoError(t, err)
 		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprintf(w, "hello from %s%s", r.Host, r.URL.Path)
@@ -403,7 +403,7 @@ func TestEndToEnd(t *testing.T) {
 		var ne net.Error
 		require.ErrorAs(t, err, &ne)
 
-		l, err := Listen(ctx, svc, 80)
+		l, err := listenPorts(ctx, svc, 80)
 		require.NoError(t, err)
 		defer l.Close()
 		serveEcho(t, l)
@@ -437,7 +437,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("StreamIsolation", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
-		l, err := Listen(ctx, svc)
+		l, err := listenPorts(ctx, svc)
 		require.NoError(t, err)
 		serveEcho(t, l)
 		sub, err := env.cli.Control().Subscribe(ctx, "STREAM")

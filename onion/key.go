@@ -139,11 +139,11 @@ func ParseKeyBlob(s string) (*Key, error) {
 // Blob returns the key as ADD_ONION takes it: "ED25519-V3:" followed by
 // the base64 of the expanded key. It is the secret key: keep it secret.
 func (k *Key) Blob() string {
-	return KeyType + ":" + k.BlobData()
+	return KeyType + ":" + k.blobData()
 }
 
-// BlobData returns the base64 of the expanded key, without the key type.
-func (k *Key) BlobData() string {
+// blobData returns the base64 of the expanded key, without the key type.
+func (k *Key) blobData() string {
 	return base64.StdEncoding.EncodeToString(k.exp[:])
 }
 

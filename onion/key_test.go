@@ -251,7 +251,7 @@ func TestKeyNeverPrintsSecret(t *testing.T) {
 	k, err := ReadServiceDir(torDir)
 	require.NoError(t, err)
 	secrets := []string{
-		k.BlobData(),
+		k.blobData(),
 		hex.EncodeToString(k.exp[:]),
 		strings.ToUpper(hex.EncodeToString(k.exp[:][:8])),
 		strings.Trim(fmt.Sprint(k.exp[:][:8]), "[]"),

@@ -167,12 +167,6 @@ type ListenConfig struct {
 	Progress func(Progress)
 }
 
-// Listen publishes an ephemeral onion service whose given virtual ports
-// (default 80) lead to the returned Listener. See ListenConfig.Listen.
-func Listen(ctx context.Context, conn *control.Conn, ports ...int) (*Listener, error) {
-	return (&ListenConfig{Ports: ports}).Listen(ctx, conn)
-}
-
 // Listen publishes an ephemeral onion service through conn, an
 // authenticated control connection, and returns a Listener for it.
 //
@@ -319,7 +313,7 @@ func waitWithTimeout(ctx context.Context, conn *control.Conn, sub *control.Subsc
 func (lc *ListenConfig) request() (*control.AddOnionRequest, error) {
 	req := &control.AddOnionRequest{}
 	if lc.Key != nil {
-		req.KeyType, req.KeyBlob = KeyType, lc.Key.BlobData()
+		req.KeyType, req.KeyBlob = KeyType, lc.Key.blobData()
 	} else {
 		req.KeyType, req.KeyBlob = control.KeyTypeNew, control.KeyBlobED25519V3
 	}

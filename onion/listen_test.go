@@ -157,7 +157,7 @@ func TestListenRequestBuilding(t *testing.T) {
 		{"default", ListenConfig{},
 			`^ADD_ONION NEW:ED25519-V3 POW Port=80,LOCAL$`},
 		{"key", ListenConfig{Key: key},
-			`^ADD_ONION ED25519-V3:` + regexp.QuoteMeta(key.BlobData()) + ` POW Port=80,LOCAL$`},
+			`^ADD_ONION ED25519-V3:` + regexp.QuoteMeta(key.blobData()) + ` POW Port=80,LOCAL$`},
 		{"ports", ListenConfig{Ports: []int{80, 443, 8080}},
 			`^ADD_ONION NEW:ED25519-V3 POW Port=80,LOCAL Port=443,LOCAL Port=8080,LOCAL$`},
 		{"targets", ListenConfig{Ports: []int{80}, Targets: []control.OnionPort{{VirtPort: 22, Target: "127.0.0.1:2222"}, {VirtPort: 25, Target: "unix:/run/x.sock"}}},
@@ -267,7 +267,7 @@ func TestListenBadConfig(t *testing.T) {
 		assert.Error(t, err, name)
 	}
 	assert.Equal(t, 0, f.count("ADD_ONION"), "nothing reaches tor")
-	_, err := Listen(testCtx(t), nil)
+	_, err := listenPorts(testCtx(t), nil)
 	assert.Error(t, err)
 }
 
@@ -542,7 +542,7 @@ func TestListenerAcceptAndClose(t *testing.T) {
 	f := newFakeTor(t)
 	conn := f.dial(t)
 	f.addOnion = replyThen(okReply, created(fakeID, descA), upload(fakeID, fakeHSDirs[0], descA), uploaded(fakeID, fakeHSDirs[0]))
-	l, err := Listen(testCtx(t), conn, 80, 8080)
+	l, err := listenPorts(testCtx(t), conn, 80, 8080)
 	require.NoError(t, err)
 	assert.Equal(t, fakeID+".onion:80", l.Addr().String())
 	assert.Equal(t, fakeID, l.ServiceID())
@@ -897,4 +897,10 @@ func TestDirConfigCancelledAfterSetconf(t *testing.T) {
 	require.NoError(t, err)
 	hold <- struct{}{}
 	require.NoError(t, l.Close())
+}
+
+// listenPorts publishes an ephemeral service on the given virtual ports
+// with ListenConfig's defaults.
+func listenPorts(ctx context.Context, conn *control.Conn, ports ...int) (*Listener, error) {
+	return (&ListenConfig{Ports: ports}).Listen(ctx, conn)
 }

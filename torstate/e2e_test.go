@@ -598,7 +598,7 @@ func TestOnionStreamsBypassTheAttacher(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
-	ln, err := onion.Listen(ctx, e.c, 80)
+	ln, err := (&onion.ListenConfig{Ports: []int{80}}).Listen(ctx, e.c)
 	require.NoError(t, err)
 	defer ln.Close()
 	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "onion") }))

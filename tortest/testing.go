@@ -11,9 +11,9 @@ import (
 	"time"
 )
 
-// DefaultStartTimeout bounds the start-up of a network made by NewNetwork
+// startTimeout bounds the start-up of a network made by NewNetwork
 // or Shared, including the wait for other start-ups holding the lock.
-const DefaultStartTimeout = 3 * time.Minute
+const startTimeout = 3 * time.Minute
 
 // NewNetwork starts a private Tor network for one test (see Start) and
 // stops it in t.Cleanup. If the start fails, NewNetwork prints every node's
@@ -30,7 +30,7 @@ func NewNetwork(t testing.TB, opts ...Options) *Network {
 	default:
 		t.Fatalf("tortest.NewNetwork: %d Options given, want at most 1", len(opts))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), DefaultStartTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
 	n, err := start(ctx, o)
 	if err != nil {
@@ -116,7 +116,7 @@ func Shared(t testing.TB) *Network {
 	}
 	if !shared.started {
 		shared.started = true
-		ctx, cancel := context.WithTimeout(context.Background(), DefaultStartTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 		n, err := start(ctx, shared.opts)
 		cancel()
 		if err != nil {
