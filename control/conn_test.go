@@ -19,6 +19,7 @@ import (
 
 	"github.com/gotorcon/tor/control/controltest"
 	"github.com/gotorcon/tor/internal/leakcheck"
+	"github.com/gotorcon/tor/internal/syncbuf"
 )
 
 // checkNoLeak fails t if a Conn's goroutines are still running a while
@@ -715,7 +716,7 @@ func newTestLogger(w io.Writer) *slog.Logger {
 }
 
 func TestEventWithoutTypeIsReported(t *testing.T) {
-	var logs syncBuf
+	var logs syncbuf.Buffer
 	c := fake(t, func(s *controltest.Conn) {
 		for {
 			cmd, err := s.ReadCommand()
@@ -741,23 +742,6 @@ func TestEventWithoutTypeIsReported(t *testing.T) {
 	ev := <-sub.Events()
 	assert.Equal(t, "BW", ev.Type)
 	assert.Contains(t, logs.String(), "dropped an event without a type")
-}
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestSubscribeRetriesAfterAnotherSetEventsFailed(t *testing.T) {

@@ -178,16 +178,24 @@ func (s *State) streamWaiting(st Stream) {
 		// own directory streams should one ever wait.
 		fn, pinned = nil, false
 	}
-	a.inflight[st.ID] = true
+	s.inflightLocked(st.ID, func() { s.attachOne(st, fn, circ, pinned) })
+}
+
+// inflightLocked runs f on a goroutine of its own with stream id marked in
+// flight until f returns, so that the stream is handled once; s.attach.mu
+// is held.
+func (s *State) inflightLocked(id string, f func()) {
+	a := &s.attach
+	a.inflight[id] = true
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		defer func() {
 			a.mu.Lock()
-			delete(a.inflight, st.ID)
+			delete(a.inflight, id)
 			a.mu.Unlock()
 		}()
-		s.attachOne(st, fn, circ, pinned)
+		f()
 	}()
 }
 
@@ -200,22 +208,14 @@ func (s *State) streamLost(st Stream) {
 	if !a.on || a.inflight[st.ID] || isTors(st) {
 		return
 	}
-	a.inflight[st.ID] = true
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer func() {
-			a.mu.Lock()
-			delete(a.inflight, st.ID)
-			a.mu.Unlock()
-		}()
+	s.inflightLocked(st.ID, func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), commandTimeout)
 		defer cancel()
 		s.log.Warn("torstate: closing a stream whose NEW event was lost", "stream", st.ID, "target", st.Target)
 		if err := s.c.CloseStream(ctx, st.ID, ReasonMisc); err != nil && !isUnknown(err) && !isCode(err, 555) {
 			s.log.Warn("torstate: CLOSESTREAM failed", "stream", st.ID, "err", err)
 		}
-	}()
+	})
 }
 
 // attachOne decides and attaches one stream.
