@@ -47,6 +47,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -126,6 +127,12 @@ type Options struct {
 // Tor is a running, controlled tor. Its methods are safe for concurrent
 // use; none holds a lock while it waits for tor, so Close always returns
 // promptly.
+//
+// When a tor that Start launched dies (it crashed or was killed), calls in
+// flight return within milliseconds and later calls at once, with an error
+// matching process.ErrExited that says how tor exited and what it logged
+// last (errors.As gives the *process.ExitError); the HTTP clients' requests
+// do too. Close is still needed, to remove tor's temporary files.
 type Tor struct {
 	t         *launch.Tor
 	transport *http.Transport // shared by every HTTPClient
@@ -307,7 +314,7 @@ func (t *Tor) EnableNetwork(ctx context.Context) error {
 	if err := t.checkOpen(); err != nil {
 		return err
 	}
-	return t.t.EnableNetwork(ctx)
+	return t.gone(t.t.EnableNetwork(ctx))
 }
 
 // Listen publishes an onion service whose virtual ports (default 80) lead
@@ -328,7 +335,8 @@ func (t *Tor) ListenConfig(ctx context.Context, lc *onion.ListenConfig) (*onion.
 	if lc == nil {
 		lc = &onion.ListenConfig{}
 	}
-	return lc.Listen(ctx, t.t.Control())
+	l, err := lc.Listen(ctx, t.t.Control())
+	return l, t.gone(err)
 }
 
 // ListenDir publishes an on-disk onion service (see onion.DirConfig): its
@@ -341,7 +349,8 @@ func (t *Tor) ListenDir(ctx context.Context, dc *onion.DirConfig) (*onion.Listen
 	if dc == nil {
 		return nil, errors.New("tor: ListenDir needs a DirConfig with a Dir")
 	}
-	return dc.Listen(ctx, t.t.Control())
+	l, err := dc.Listen(ctx, t.t.Control())
+	return l, t.gone(err)
 }
 
 // AddClientAuth gives tor the key with which it reaches an onion service
@@ -351,20 +360,106 @@ func (t *Tor) AddClientAuth(ctx context.Context, a onion.ClientAuth) (onion.Clie
 	if err := t.checkOpen(); err != nil {
 		return 0, err
 	}
-	return onion.AddClientAuth(ctx, t.t.Control(), a)
+	r, err := onion.AddClientAuth(ctx, t.t.Control(), a)
+	return r, t.gone(err)
 }
 
 // errTorClosed is the error of a method called after Close.
 var errTorClosed = fmt.Errorf("tor: %w", net.ErrClosed)
 
-// checkOpen returns errTorClosed after Close.
+// checkOpen returns errTorClosed after Close, and tor's exit once a tor
+// we launched has died.
 func (t *Tor) checkOpen() error {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.closed {
+	closed := t.closed
+	t.mu.Unlock()
+	if closed {
 		return errTorClosed
 	}
-	return nil
+	return t.exited()
+}
+
+// exitWait bounds how long a call whose connection to tor broke waits for
+// tor's exit to be reported. Tor is reaped within milliseconds of its
+// death; the bound only matters for a tor that keeps running.
+const exitWait = time.Second
+
+// exited returns tor's exit (an *process.ExitError) when the tor we
+// launched has exited other than through Close, else nil.
+func (t *Tor) exited() error {
+	p := t.t.Process()
+	if p == nil {
+		return nil
+	}
+	select {
+	case <-p.Done():
+		return p.Err()
+	default:
+		return nil
+	}
+}
+
+// gone returns err, tied to tor's exit when the call failed because the
+// tor we launched died: the caller then learns that (errors.Is
+// process.ErrExited) rather than "EOF" or "connection refused". When err
+// says that a connection to tor broke, gone waits for tor's exit (at most
+// exitWait); if the control connection still stands it first asks tor,
+// so that a live tor costs one round trip, not the wait.
+func (t *Tor) gone(err error) error {
+	if err == nil || errors.Is(err, process.ErrExited) {
+		return err
+	}
+	p := t.t.Process()
+	if p == nil {
+		return err // a system tor: its exit is not ours to report
+	}
+	t.mu.Lock()
+	closed := t.closed
+	t.mu.Unlock()
+	if closed {
+		return err
+	}
+	if exit := t.exited(); exit != nil {
+		return withExit(err, exit)
+	}
+	if !broken(err) {
+		return err
+	}
+	select {
+	case <-t.t.Done(): // the owning connection ended: tor exits, or has
+	default:
+		ctx, cancel := context.WithTimeout(context.Background(), exitWait)
+		_, perr := t.t.Control().GetInfoValue(ctx, "version")
+		cancel()
+		if perr == nil {
+			return err // tor runs: the failure was the stream's own
+		}
+	}
+	timer := time.NewTimer(exitWait)
+	defer timer.Stop()
+	select {
+	case <-p.Done():
+		if exit := p.Err(); exit != nil {
+			return withExit(err, exit)
+		}
+	case <-timer.C:
+	}
+	return err
+}
+
+// withExit joins a call's error and tor's exit, which explains it.
+func withExit(err, exit error) error { return fmt.Errorf("%w; %w", err, exit) }
+
+// broken reports whether err says that a connection to tor (control or
+// SOCKS) ended or was refused, rather than that tor answered.
+func broken(err error) bool {
+	for _, target := range []error{net.ErrClosed, io.EOF, io.ErrUnexpectedEOF, onion.ErrSOCKSProtocol,
+		syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.EPIPE} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return false
 }
 
 // Dialer returns a dialer through tor's SOCKS port (an error matching
@@ -372,16 +467,16 @@ func (t *Tor) checkOpen() error {
 // may share circuits; call Isolated on it for a dialer whose streams use
 // circuits of their own.
 func (t *Tor) Dialer(ctx context.Context) (*onion.Dialer, error) {
-	t.mu.Lock()
-	closed, d := t.closed, t.dialer
-	t.mu.Unlock()
-	if closed {
-		return nil, errTorClosed
+	if err := t.checkOpen(); err != nil {
+		return nil, err
 	}
+	t.mu.Lock()
+	d := t.dialer
+	t.mu.Unlock()
 	if d == nil {
 		addr, err := t.t.SocksAddr(ctx)
 		if err != nil {
-			return nil, err
+			return nil, t.gone(err)
 		}
 		d = onion.NewDialer(addr)
 		t.mu.Lock()
@@ -406,7 +501,11 @@ func (t *Tor) Dial(ctx context.Context, network, address string) (net.Conn, erro
 	if err != nil {
 		return nil, err
 	}
-	return d.DialContext(ctx, network, address)
+	c, err := d.DialContext(ctx, network, address)
+	if err != nil {
+		return nil, t.gone(err)
+	}
+	return c, nil
 }
 
 // Resolve asks tor to resolve a host name through its network (SOCKS
@@ -416,7 +515,8 @@ func (t *Tor) Resolve(ctx context.Context, host string) (netip.Addr, error) {
 	if err != nil {
 		return netip.Addr{}, err
 	}
-	return d.Resolve(ctx, host)
+	a, err := d.Resolve(ctx, host)
+	return a, t.gone(err)
 }
 
 // HTTPClient returns an HTTP client whose every connection goes through
@@ -425,27 +525,43 @@ func (t *Tor) Resolve(ctx context.Context, host string) (netip.Addr, error) {
 // port when it is made, so a client made before EnableNetwork works after
 // it. Every client shares one connection pool, closed by Close.
 func (t *Tor) HTTPClient() *http.Client {
-	return &http.Client{Transport: t.transport}
+	return &http.Client{Transport: roundTripper{t}}
 }
 
-// Config returns tor's configuration, loaded on first use and kept in sync
-// with tor until Close.
-func (t *Tor) Config(ctx context.Context) (*config.TorConfig, error) {
-	t.mu.Lock()
-	closed, cfg := t.closed, t.cfg
-	t.mu.Unlock()
-	if closed {
-		return nil, errTorClosed
+// roundTripper is the Transport of HTTPClient: the shared transport, whose
+// errors say when tor died.
+type roundTripper struct{ t *Tor }
+
+func (r roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := r.t.transport.RoundTrip(req)
+	if err != nil {
+		return nil, r.t.gone(err)
 	}
+	return resp, nil
+}
+
+// CloseIdleConnections closes the idle connections of the shared pool
+// (http.Client.CloseIdleConnections calls it).
+func (r roundTripper) CloseIdleConnections() { r.t.transport.CloseIdleConnections() }
+
+// Config returns tor's configuration, loaded on first use and kept in sync
+// with tor until Close. Once tor has died it returns tor's exit.
+func (t *Tor) Config(ctx context.Context) (*config.TorConfig, error) {
+	if err := t.checkOpen(); err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	cfg := t.cfg
+	t.mu.Unlock()
 	if cfg != nil {
 		return cfg, nil
 	}
 	cfg, err := config.Load(ctx, t.t.Control(), nil)
 	if err != nil {
-		if t.checkOpen() != nil {
-			return nil, errTorClosed
+		if err := t.checkOpen(); err != nil {
+			return nil, err
 		}
-		return nil, err
+		return nil, t.gone(err)
 	}
 	t.mu.Lock()
 	var drop *config.TorConfig
