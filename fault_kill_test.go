@@ -78,6 +78,8 @@ func TestKillOnPrivateNetwork(t *testing.T) {
 		require.NoError(t, err)
 		defer tr.Close()
 		pid := tr.Launched().Process().Pid()
+		_, err = tr.Config(ctx) // loaded and kept in sync while tor lives
+		require.NoError(t, err)
 		k.arm(pid)
 		err = tr.EnableNetwork(ctx)
 		returned := time.Now()
@@ -94,6 +96,8 @@ func TestKillOnPrivateNetwork(t *testing.T) {
 		err = tr.EnableNetwork(ctx)
 		t.Logf("EnableNetwork again: %v later: %v", time.Since(later), err)
 		assert.ErrorIs(t, err, process.ErrExited)
+		_, err = tr.Config(ctx)
+		assert.ErrorIs(t, err, process.ErrExited, "Config returns tor's exit, not the configuration it can no longer sync")
 		closeStart := time.Now()
 		require.NoError(t, tr.Close())
 		t.Logf("Close took %v", time.Since(closeStart))
@@ -127,6 +131,12 @@ func TestKillOnPrivateNetwork(t *testing.T) {
 		release := make(chan struct{})
 		defer close(release)
 		go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/hangup" { // the stream ends without an answer
+				if c, _, err := w.(http.Hijacker).Hijack(); err == nil {
+					c.Close()
+				}
+				return
+			}
 			if r.URL.Path == "/hang" {
 				inHandler <- struct{}{}
 				select { // never answers while tor lives
@@ -159,6 +169,15 @@ func TestKillOnPrivateNetwork(t *testing.T) {
 			resp, err := tr.HTTPClient().Do(req)
 			require.NoError(t, err)
 			resp.Body.Close()
+
+			// A stream that breaks while tor runs is not blamed on tor:
+			// its error is the stream's own, returned without waiting.
+			req, _ = http.NewRequestWithContext(ctx, "GET", "http://"+ln.Addr().String()+"/hangup", nil)
+			s := time.Now()
+			_, err = tr.HTTPClient().Do(req)
+			t.Logf("a stream broken by the service, tor alive: %v: %v", time.Since(s), err)
+			require.Error(t, err)
+			assert.NotErrorIs(t, err, process.ErrExited)
 
 			httpDone := make(chan struct{})
 			go func() {
