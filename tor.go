@@ -128,11 +128,13 @@ type Options struct {
 // use; none holds a lock while it waits for tor, so Close always returns
 // promptly.
 //
-// When a tor that Start launched dies (it crashed or was killed), calls in
-// flight return within milliseconds and later calls at once, with an error
-// matching process.ErrExited that says how tor exited and what it logged
-// last (errors.As gives the *process.ExitError); the HTTP clients' requests
-// do too. Close is still needed, to remove tor's temporary files.
+// When a tor that Start launched dies (it crashed or was killed), the
+// methods' calls in flight return within milliseconds and later calls at
+// once, with an error matching process.ErrExited that says how tor exited
+// and what it logged last (errors.As gives the *process.ExitError); so do
+// the requests of HTTPClient. What was handed out before reports its own
+// errors: a net.Conn from Dial, a response body being read, a Dialer's
+// calls. Close is still needed, to remove tor's temporary files.
 type Tor struct {
 	t         *launch.Tor
 	transport *http.Transport // shared by every HTTPClient
