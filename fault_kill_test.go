@@ -281,8 +281,8 @@ func waitStreamNew(t *testing.T, sub *control.Subscription, host string) {
 		select {
 		case ev, ok := <-sub.Events():
 			require.True(t, ok, "the STREAM subscription ended")
-			se, err := control.ParseStreamEvent(ev)
-			if err == nil && se.Status == "NEW" && se.TargetHost == host {
+			v, err := ev.Parsed()
+			if se, ok := v.(*control.StreamEvent); err == nil && ok && se.Status == "NEW" && se.TargetHost == host {
 				return
 			}
 		case <-timeout:
