@@ -112,12 +112,20 @@ func (t *Tor) waitBootstrap(ctx context.Context, bc bootstrapConfig, setNetwork 
 		if ctx.Err() != nil {
 			err = context.Cause(ctx)
 		} else if t.proc != nil {
+			// A lost control connection usually means tor died: give the
+			// process a moment to be reaped so its exit is the error (a
+			// loaded machine can take hundreds of ms); otherwise tor is
+			// most likely alive and a short look is enough.
+			wait := 100 * time.Millisecond
+			if ce := (*control.ClosedError)(nil); errors.As(err, &ce) {
+				wait = time.Second
+			}
 			select {
 			case <-t.proc.Done():
 				if perr := t.proc.Err(); perr != nil {
 					err = perr
 				}
-			case <-time.After(100 * time.Millisecond):
+			case <-time.After(wait):
 			}
 		}
 		be := &BootstrapError{Last: last, Problem: problem, Err: err}
