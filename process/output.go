@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -91,6 +92,10 @@ func (o *output) addLine(line string) {
 	}
 	level := lineLevel(line)
 	if level >= slog.LevelWarn && !harmless(line) {
+		// A warning tor repeats (it logs some at each config pass) is
+		// kept once, at its latest place.
+		msg := lineMessage(line)
+		o.problems = slices.DeleteFunc(o.problems, func(p string) bool { return lineMessage(p) == msg })
 		o.problems = append(o.problems, line)
 		if len(o.problems) > maxProblemLines {
 			o.problems = o.problems[1:]

@@ -133,6 +133,10 @@ func TestOutputRing(t *testing.T) {
 	if got := strings.Join(o.problemLines(), "|"); got != "b [warn] two|d [err] four" {
 		t.Errorf("problems = %q", got)
 	}
+	o.Write([]byte("f [warn] two\ng [notice] five\n"))
+	if got := strings.Join(o.problemLines(), "|"); got != "d [err] four|f [warn] two" {
+		t.Errorf("a repeated warning is kept once, at its latest place: problems = %q", got)
+	}
 	long := strings.Repeat("x", 3*maxLineLen)
 	o.Write([]byte(long))
 	o.flush()
