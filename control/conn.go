@@ -54,6 +54,9 @@ type Conn struct {
 	reading  int
 	readWake chan struct{} // wakes the reader goroutine when it gets the role back
 	lends    uint64        // calls that took the idle role; see awaitReadRole
+	// idleReclaim is how long the role may stay idle (idleReclaim, the
+	// constant; tests change it).
+	idleReclaim time.Duration
 
 	scratch replyBuf // the read role's buffer for the reply being read
 
@@ -131,6 +134,8 @@ func NewConn(nc net.Conn, opts ...Option) *Conn {
 		wake:     make(chan struct{}, 1),
 		readWake: make(chan struct{}, 1),
 		done:     make(chan struct{}),
+
+		idleReclaim: idleReclaim,
 	}
 	for _, o := range opts {
 		o(&c.opts)
@@ -556,9 +561,9 @@ func (c *Conn) awaitReadRole(idle *time.Timer) bool {
 		c.mu.Unlock()
 		return true
 	}
-	seen := c.lends
+	seen, wait := c.lends, c.idleReclaim
 	c.mu.Unlock()
-	idle.Reset(idleReclaim)
+	idle.Reset(wait)
 	for {
 		fired := false
 		select {
@@ -584,7 +589,7 @@ func (c *Conn) awaitReadRole(idle *time.Timer) bool {
 		}
 		if fired {
 			seen = c.lends
-			idle.Reset(idleReclaim)
+			idle.Reset(c.idleReclaim)
 		}
 		c.mu.Unlock()
 	}
