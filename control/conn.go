@@ -24,7 +24,9 @@ import (
 //
 // A Conn owns one reader and one writer goroutine; both end, and every
 // pending call fails with an error matching net.ErrClosed, when [Conn.Close]
-// is called or the connection ends for any other reason.
+// is called or the connection ends for any other reason. A caller whose
+// command is the only one in flight writes it and reads its reply itself
+// (see the package documentation, Concurrency).
 type Conn struct {
 	nc   net.Conn
 	log  *slog.Logger
@@ -618,7 +620,6 @@ func (c *Conn) handleReply(own *request) (r *request, ok bool) {
 		c.scratch.release()
 		return nil, true
 	}
-	subs := own == nil && c.hasSubs()
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -636,7 +637,7 @@ func (c *Conn) handleReply(own *request) (r *request, ok bool) {
 	n := copy(c.pending, c.pending[1:])
 	c.pending[n] = nil
 	c.pending = c.pending[:n]
-	last := own == nil && !subs && n == 0 && len(c.queue) == 0 && c.leftover == nil
+	last := own == nil && n == 0 && len(c.queue) == 0 && c.leftover == nil
 	c.mu.Unlock()
 	switch {
 	case r.async || !r.state.CompareAndSwap(stWritten, stReplied):
@@ -658,7 +659,7 @@ func (c *Conn) handleReply(own *request) (r *request, ok bool) {
 		r.reply = c.scratch.reply()
 	}
 	c.scratch.release()
-	if last {
+	if last && !c.hasSubs() {
 		// Done with rd and scratch: the role may go idle, before the
 		// waiter wakes, so that its next command finds it idle.
 		c.mu.Lock()
