@@ -88,7 +88,7 @@ func (c *Conn) getInfo(ctx context.Context, keys []string) (*request, error) {
 		r.wire = append(r.wire, k...)
 	}
 	r.wire = append(r.wire, '\r', '\n')
-	reading, err := c.send1(r, true)
+	reading, err := c.submitReading(r, true)
 	if err != nil {
 		putRequest(r)
 		return nil, err

@@ -56,8 +56,9 @@ type Conn struct {
 	reading  int
 	readWake chan struct{} // wakes the reader goroutine when it gets the role back
 	lends    uint64        // calls that took the idle role; see awaitReadRole
-	// idleReclaim is how long the role may stay idle (idleReclaim, the
-	// constant; tests change it).
+	// idleReclaim is how long the role may stay idle unused before the
+	// reader goroutine takes it back: the constant idleReclaim, which
+	// tests may change.
 	idleReclaim time.Duration
 
 	scratch replyBuf // the read role's buffer for the reply being read
@@ -280,15 +281,15 @@ func (c *Conn) closedErr() error { return &ClosedError{Cause: c.cause} }
 // everything queued into one write. It is the one place every command
 // passes through.
 func (c *Conn) submit(r *request) error {
-	_, err := c.send1(r, false)
+	_, err := c.submitReading(r, false)
 	return err
 }
 
-// send1 is submit. With own set, the caller offers to read r's reply
-// itself: send1 reports whether it got the read role for that (see
-// readOwn), which it does only when the role is idle and r is the only
-// command in flight.
-func (c *Conn) send1(r *request, own bool) (reading bool, err error) {
+// submitReading is submit for a caller that offers (own) to read r's
+// reply itself: it reports whether the caller got the read role for that
+// (then it must call readOwn), which happens only when the role is idle and
+// r is the only command in flight.
+func (c *Conn) submitReading(r *request, own bool) (reading bool, err error) {
 	if r.wire == nil {
 		r.wire = appendCommand(nil, r.line, r.data)
 	}
@@ -391,7 +392,7 @@ func (c *Conn) roundTrip(ctx context.Context, r *request) (*Reply, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	reading, err := c.send1(r, true)
+	reading, err := c.submitReading(r, true)
 	if err != nil {
 		return nil, err
 	}
@@ -675,9 +676,9 @@ func (c *Conn) handleReply(own *request) (r *request, ok bool) {
 }
 
 // readOwn reads the reply of r, the only command in flight, on the calling
-// goroutine, which holds the read role (send1 gave it): tor's reply wakes
-// this goroutine directly instead of the reader goroutine, which would
-// then have to wake it. Events that arrive first are dispatched as the
+// goroutine, which holds the read role (submitReading gave it): tor's reply
+// wakes this goroutine directly instead of the reader goroutine, which
+// would then have to wake it. Events that arrive first are dispatched as the
 // reader goroutine would. The role goes back to the reader goroutine
 // (woken) when other commands are in flight or subscriptions want events,
 // and stays idle otherwise, for the next caller.
