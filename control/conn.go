@@ -56,6 +56,7 @@ type Conn struct {
 	reading  int
 	readWake chan struct{} // wakes the reader goroutine when it gets the role back
 	lends    uint64        // calls that took the idle role; see awaitReadRole
+	submits  uint64        // commands submitted, to tell a command alone in flight
 	// idleReclaim is how long the role may stay idle unused before the
 	// reader goroutine takes it back: the constant idleReclaim, which
 	// tests may change.
@@ -215,6 +216,11 @@ type request struct {
 	ownsReply bool
 	// async requests have no waiter; late is called with their reply.
 	async bool
+	// alone is set when the command was written with nothing else in
+	// flight; mark is Conn.submits then. If no command was submitted
+	// since when its reply comes, it was alone for its whole round trip.
+	alone bool
+	mark  uint64
 	// While a caller reads its own reply (readOwn) with a ctx that can end,
 	// stop unregisters interrupt, which wakes the read when ctx ends and
 	// then signals interrupted. interrupt is made once per request (pooled
@@ -306,6 +312,8 @@ func (c *Conn) submitReading(r *request, own bool) (reading bool, err error) {
 	// (the sequential case, where a hand-over to the writer goroutine
 	// costs most). With commands in flight, the writer goroutine coalesces
 	// them into one write: fewer writes for tor to read.
+	c.submits++
+	r.alone = false
 	if c.writing || c.raw == nil || len(c.pending) > 0 {
 		c.queue = append(c.queue, r)
 		start := !c.writing
@@ -325,6 +333,7 @@ func (c *Conn) submitReading(r *request, own bool) (reading bool, err error) {
 	c.writing = true
 	r.state.Store(stWritten)
 	c.pending = append(c.pending, r)
+	r.alone, r.mark = true, c.submits
 	wakeReader := false
 	if own && c.reading == rdIdle {
 		c.reading = rdCaller
@@ -638,7 +647,10 @@ func (c *Conn) handleReply(own *request) (r *request, ok bool) {
 	n := copy(c.pending, c.pending[1:])
 	c.pending[n] = nil
 	c.pending = c.pending[:n]
-	last := own == nil && n == 0 && len(c.queue) == 0 && c.leftover == nil
+	// A command that was alone in flight from its write to its reply is
+	// a sequential caller's: leave the role idle for its next command.
+	// (Under concurrent callers going idle would only add hand-overs.)
+	last := own == nil && r.alone && r.mark == c.submits && n == 0 && len(c.queue) == 0 && c.leftover == nil
 	c.mu.Unlock()
 	switch {
 	case r.async || !r.state.CompareAndSwap(stWritten, stReplied):

@@ -63,6 +63,19 @@ func (c *Conn) setIdleReclaim(d time.Duration) {
 	c.mu.Unlock()
 }
 
+// settleIdle issues commands, one at a time, until one that was alone in
+// flight for its whole round trip has left the read role idle.
+func settleIdle(t *testing.T, c *Conn) {
+	t.Helper()
+	for i := 0; i < 10; i++ {
+		require.NoError(t, c.requestOK(context.Background(), "SIGNAL NEWNYM"))
+		if r, _ := c.readState(); r == rdIdle {
+			return
+		}
+	}
+	t.Fatal("the read role never went idle")
+}
+
 func (c *Conn) readState() (reading int, lends uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -161,8 +174,7 @@ func TestOwnReadDispatchesEventsAndHandsBack(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "CIRC", <-gotSetEvents)
 	require.NoError(t, sub.Close())
-	require.NoError(t, c.requestOK(ctx, "SIGNAL NEWNYM")) // its reply leaves the role idle
-	waitReading(t, c, rdIdle)
+	settleIdle(t, c)
 
 	type res struct {
 		v   string
@@ -464,4 +476,51 @@ func TestReplyComplete(t *testing.T) {
 	} {
 		assert.Equal(t, tc.want, replyComplete([]byte(tc.in)), "%q", tc.in)
 	}
+}
+
+// TestRoleStaysWithReaderUnderConcurrency: the role goes idle only after
+// a command that was alone in flight for its whole round trip; two
+// commands that overlap leave it with the reader goroutine.
+func TestRoleStaysWithReaderUnderConcurrency(t *testing.T) {
+	c := fakeUnix(t, func(s *controltest.Conn) {
+		for {
+			cmd, err := s.ReadCommand()
+			if err != nil {
+				return
+			}
+			switch cmd.Line {
+			case "GETINFO a":
+				if _, err := s.ReadCommand(); err != nil { // GETINFO b
+					return
+				}
+				s.Reply("250-a=1", "250 OK", "250-b=2", "250 OK")
+			default:
+				s.Reply("250 OK")
+			}
+		}
+	})
+	ctx := context.Background()
+	a := make(chan error, 1)
+	go func() {
+		_, err := c.GetInfo(ctx, "a")
+		a <- err
+	}()
+	// b goes out while a is in flight (tor answers a only after b).
+	for {
+		c.mu.Lock()
+		inFlight := len(c.pending) + len(c.queue)
+		c.mu.Unlock()
+		if inFlight > 0 {
+			break
+		}
+		runtime.Gosched()
+	}
+	v, err := c.GetInfoValue(ctx, "b")
+	require.NoError(t, err)
+	assert.Equal(t, "2", v)
+	require.NoError(t, <-a)
+	st, lends := c.readState()
+	assert.Equal(t, rdLoop, st)
+	assert.Zero(t, lends)
+	settleIdle(t, c) // and one alone does leave it idle
 }
