@@ -620,10 +620,10 @@ func (c *Conn) hasSubs() bool {
 // readOwn), it is returned without waking anyone; otherwise its waiter is
 // woken. ok is false when the connection has ended.
 //
-// When the reader goroutine delivers the reply of the only command in
-// flight and nobody subscribes, it leaves the read role idle before waking
-// the caller: a caller whose next command finds it idle reads that reply
-// itself.
+// When the reader goroutine delivers the reply of a command that was alone
+// in flight for its whole round trip and nobody subscribes, it leaves the
+// read role idle before waking the caller: a caller whose next command
+// finds it idle reads that command's reply itself.
 func (c *Conn) handleReply(own *request) (r *request, ok bool) {
 	if code := c.scratch.offs[0].code; code >= 600 && code <= 699 {
 		c.dispatch(&c.scratch)
