@@ -88,11 +88,17 @@ func (c *Conn) getInfo(ctx context.Context, keys []string) (*request, error) {
 		r.wire = append(r.wire, k...)
 	}
 	r.wire = append(r.wire, '\r', '\n')
-	if err := c.submit(r); err != nil {
+	reading, err := c.submitReading(r, true)
+	if err != nil {
 		putRequest(r)
 		return nil, err
 	}
-	if _, err := r.wait(ctx); err != nil {
+	if reading {
+		_, err = c.readOwn(ctx, r)
+	} else {
+		_, err = r.wait(ctx)
+	}
+	if err != nil {
 		if r.state.Load() == stReplied {
 			putRequest(r) // answered with an error: nothing refers to r
 		}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Conn is a connection to tor's control port. All methods are safe for
@@ -23,7 +24,9 @@ import (
 //
 // A Conn owns one reader and one writer goroutine; both end, and every
 // pending call fails with an error matching net.ErrClosed, when [Conn.Close]
-// is called or the connection ends for any other reason.
+// is called or the connection ends for any other reason. A caller whose
+// command is the only one in flight writes it and reads its reply itself
+// (see the package documentation, Concurrency).
 type Conn struct {
 	nc   net.Conn
 	log  *slog.Logger
@@ -47,7 +50,19 @@ type Conn struct {
 	done     chan struct{}
 	wg       sync.WaitGroup
 
-	scratch replyBuf // the reader's buffer for the reply being read
+	// reading says who holds the read role (see readOwn): the reader
+	// goroutine (rdLoop), nobody (rdIdle), or a caller reading its own
+	// reply (rdCaller). Only the holder uses rd and scratch.
+	reading  int
+	readWake chan struct{} // wakes the reader goroutine when it gets the role back
+	lends    uint64        // calls that took the idle role; see awaitReadRole
+	submits  uint64        // commands submitted, to tell a command alone in flight
+	// idleReclaim is how long the role may stay idle unused before the
+	// reader goroutine takes it back: the constant idleReclaim, which
+	// tests may change.
+	idleReclaim time.Duration
+
+	scratch replyBuf // the read role's buffer for the reply being read
 
 	// Events. subsMu guards subs and the subscriptions' channels (the
 	// reader sends under a read lock; Close closes under the write lock).
@@ -118,10 +133,13 @@ func Connect(ctx context.Context, network, address string, auth []AuthOption, op
 // takes ownership of nc and starts its reader and writer goroutines.
 func NewConn(nc net.Conn, opts ...Option) *Conn {
 	c := &Conn{
-		nc:   nc,
-		rand: rand.Reader,
-		wake: make(chan struct{}, 1),
-		done: make(chan struct{}),
+		nc:       nc,
+		rand:     rand.Reader,
+		wake:     make(chan struct{}, 1),
+		readWake: make(chan struct{}, 1),
+		done:     make(chan struct{}),
+
+		idleReclaim: idleReclaim,
 	}
 	for _, o := range opts {
 		o(&c.opts)
@@ -191,6 +209,19 @@ type request struct {
 	ownsReply bool
 	// async requests have no waiter; late is called with their reply.
 	async bool
+	// alone is set when the command was written with nothing else in
+	// flight; mark is Conn.submits then. If no command was submitted
+	// since when its reply comes, it was alone for its whole round trip.
+	alone bool
+	mark  uint64
+	// While a caller reads its own reply (readOwn) with a ctx that can end,
+	// stop unregisters interrupt, which wakes the read when ctx ends and
+	// then signals interrupted. interrupt is made once per request (pooled
+	// requests keep it) and reads conn, set for the call.
+	stop        func() bool
+	interrupt   func()
+	interrupted chan struct{}
+	conn        *Conn
 	// late is called (on the reader goroutine; it must not block) with the
 	// reply of a request whose caller gave up after it was written.
 	late func(*Reply)
@@ -249,42 +280,69 @@ func (c *Conn) closedErr() error { return &ClosedError{Cause: c.cause} }
 // everything queued into one write. It is the one place every command
 // passes through.
 func (c *Conn) submit(r *request) error {
+	_, err := c.submitReading(r, false)
+	return err
+}
+
+// submitReading is submit for a caller that offers (own) to read r's
+// reply itself: it reports whether the caller got the read role for that
+// (then it must call readOwn), which happens only when the role is idle and
+// r is the only command in flight.
+func (c *Conn) submitReading(r *request, own bool) (reading bool, err error) {
 	if r.wire == nil {
 		r.wire = appendCommand(nil, r.line, r.data)
 	}
 	if len(r.wire) > maxCommandBytes {
-		return tooLong(r)
+		return false, tooLong(r)
 	}
 	c.mu.Lock()
 	if c.closed {
 		err := c.closedErr()
 		c.mu.Unlock()
-		return err
+		return false, err
 	}
 	// A caller writes its own command only when nothing else is in flight
 	// (the sequential case, where a hand-over to the writer goroutine
 	// costs most). With commands in flight, the writer goroutine coalesces
 	// them into one write: fewer writes for tor to read.
+	c.submits++
+	r.alone = false
 	if c.writing || c.raw == nil || len(c.pending) > 0 {
 		c.queue = append(c.queue, r)
 		start := !c.writing
 		c.writing = true
+		wakeReader := c.takeReadRoleLocked()
 		c.mu.Unlock()
 		if start {
 			c.wakeWriter()
 		}
-		return nil
+		if wakeReader {
+			c.wakeReader()
+		}
+		return false, nil
 	}
 	// This goroutine writes: nobody else is writing, and until it clears
 	// c.writing nobody else will.
 	c.writing = true
 	r.state.Store(stWritten)
 	c.pending = append(c.pending, r)
+	r.alone, r.mark = true, c.submits
+	wakeReader := false
+	if own && c.reading == rdIdle {
+		c.reading = rdCaller
+		c.lends++
+		reading = true
+	} else {
+		wakeReader = c.takeReadRoleLocked()
+	}
 	c.mu.Unlock()
+	if wakeReader {
+		c.wakeReader()
+	}
 	n, err := c.raw.write(r.wire)
 	if err != nil {
 		c.shutdown(fmt.Errorf("write: %w", err))
-		return nil // r was pending: shutdown failed it
+		return false, nil // r was pending: shutdown failed it
 	}
 	c.mu.Lock()
 	if n < len(r.wire) {
@@ -293,11 +351,11 @@ func (c *Conn) submit(r *request) error {
 	if c.leftover != nil || len(c.queue) > 0 {
 		c.mu.Unlock()
 		c.wakeWriter() // the writer goroutine takes over c.writing
-		return nil
+		return reading, nil
 	}
 	c.writing = false
 	c.mu.Unlock()
-	return nil
+	return reading, nil
 }
 
 // wakeWriter hands the writing role to the writer goroutine. The role is
@@ -310,14 +368,38 @@ func (c *Conn) wakeWriter() {
 	}
 }
 
+// takeReadRoleLocked gives an idle read role back to the reader goroutine,
+// because a command is about to be in flight whose reply its caller does
+// not read itself. It reports whether the reader goroutine must be woken.
+// c.mu is held.
+func (c *Conn) takeReadRoleLocked() bool {
+	if c.reading != rdIdle {
+		return false
+	}
+	c.reading = rdLoop
+	return true
+}
+
+// wakeReader tells the reader goroutine that it holds the read role again.
+func (c *Conn) wakeReader() {
+	select {
+	case c.readWake <- struct{}{}:
+	default:
+	}
+}
+
 // roundTrip sends r and waits for its reply. A non-2xx reply is returned
 // together with a *Error.
 func (c *Conn) roundTrip(ctx context.Context, r *request) (*Reply, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := c.submit(r); err != nil {
+	reading, err := c.submitReading(r, true)
+	if err != nil {
 		return nil, err
+	}
+	if reading {
+		return c.readOwn(ctx, r)
 	}
 	return r.wait(ctx)
 }
@@ -337,6 +419,12 @@ func (r *request) wait(ctx context.Context) (*Reply, error) {
 			<-r.done // the reply is being delivered right now
 		}
 	}
+	return r.result()
+}
+
+// result returns the reply or error of a request whose reply was delivered
+// or which failed.
+func (r *request) result() (*Reply, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -434,57 +522,291 @@ func (c *Conn) writeLoop() {
 	}
 }
 
+// Read role states (Conn.reading).
+const (
+	rdLoop   = iota // the reader goroutine reads
+	rdIdle          // nobody reads: nothing is in flight and nobody subscribes
+	rdCaller        // a caller reads its own reply (readOwn)
+)
+
+// idleReclaim is how long the read role may stay unused (rdIdle) before the
+// reader goroutine takes it back and reads again, so that tor closing an
+// idle connection is noticed (Done) within about this time.
+const idleReclaim = 2 * time.Millisecond
+
+// aLongTimeAgo is a read deadline in the past: it wakes a blocked read.
+var aLongTimeAgo = time.Unix(1, 0)
+
 func (c *Conn) readLoop() {
 	defer c.wg.Done()
+	idle := time.NewTimer(time.Hour)
+	idle.Stop()
+	defer idle.Stop()
 	for {
+		if !c.awaitReadRole(idle) {
+			return
+		}
 		if err := c.rd.readInto(&c.scratch); err != nil {
 			c.shutdown(err)
 			return
 		}
-		if code := c.scratch.offs[0].code; code >= 600 && code <= 699 {
-			c.dispatch(&c.scratch)
-			c.scratch.release()
-			continue
+		if _, ok := c.handleReply(nil); !ok {
+			return
+		}
+	}
+}
+
+// awaitReadRole returns when the reader goroutine holds the read role
+// (true) or the connection has ended (false). While the role is idle or lent
+// to a caller, the goroutine waits to be handed it back, and takes it back
+// itself once it has been idle for idleReclaim with no caller using it.
+func (c *Conn) awaitReadRole(idle *time.Timer) bool {
+	c.mu.Lock()
+	if c.reading == rdLoop {
+		c.mu.Unlock()
+		return true
+	}
+	seen, wait := c.lends, c.idleReclaim
+	c.mu.Unlock()
+	idle.Reset(wait)
+	for {
+		fired := false
+		select {
+		case <-c.done:
+			return false
+		case <-c.readWake:
+		case <-idle.C:
+			fired = true
 		}
 		c.mu.Lock()
-		if c.closed {
-			c.mu.Unlock()
-			return
-		}
-		if len(c.pending) == 0 {
-			c.mu.Unlock()
-			first := c.scratch.reply().Lines[0]
-			c.shutdown(fmt.Errorf("%w: reply with no command outstanding: %q", ErrProtocol, trimForError(first.String())))
-			return
-		}
-		r := c.pending[0]
-		// Pop without giving up the slice's front (c.pending[1:] would make
-		// the next append allocate): commands in flight are few.
-		n := copy(c.pending, c.pending[1:])
-		c.pending[n] = nil
-		c.pending = c.pending[:n]
-		c.mu.Unlock()
 		switch {
-		case r.async || !r.state.CompareAndSwap(stWritten, stReplied):
-			if r.late != nil {
-				r.reply = c.scratch.reply()
-				r.late(r.reply)
-			} else if !r.async {
-				c.log.Debug("control: dropped reply of cancelled command", "command", r.cmd, "code", c.scratch.offs[len(c.scratch.offs)-1].code)
-			}
-		case r.pooled && len(c.scratch.b) < bigReply:
-			// Hand the buffer over instead of copying the reply.
-			c.scratch, r.rb = r.rb, c.scratch
-			r.rep.Lines = r.rb.view()
-			r.reply = &r.rep
-		case r.pooled:
-			// A big reply is handed out as is (no copy) and owned.
-			r.reply, r.ownsReply = c.scratch.reply(), true
-		default:
-			r.reply = c.scratch.reply()
+		case c.closed:
+			c.mu.Unlock()
+			return false
+		case c.reading == rdLoop:
+			c.mu.Unlock()
+			idle.Stop()
+			return true
+		case fired && c.reading == rdIdle && c.lends == seen:
+			c.reading = rdLoop
+			c.mu.Unlock()
+			return true
 		}
-		r.finish()
+		if fired {
+			seen = c.lends
+			idle.Reset(c.idleReclaim)
+		}
+		c.mu.Unlock()
+	}
+}
+
+// hasSubs reports whether any subscription is live.
+func (c *Conn) hasSubs() bool {
+	c.subsMu.RLock()
+	defer c.subsMu.RUnlock()
+	return len(c.subs) > 0
+}
+
+// handleReply routes the reply in c.scratch, read by the holder of the read
+// role: an event to the subscriptions, a command reply to the oldest
+// pending command. When that command is own (the holder's own command, see
+// readOwn), it is returned without waking anyone; otherwise its waiter is
+// woken. ok is false when the connection has ended.
+//
+// When the reader goroutine delivers the reply of a command that was alone
+// in flight for its whole round trip and nobody subscribes, it leaves the
+// read role idle before waking the caller: a caller whose next command
+// finds it idle reads that command's reply itself.
+func (c *Conn) handleReply(own *request) (r *request, ok bool) {
+	if code := c.scratch.offs[0].code; code >= 600 && code <= 699 {
+		c.dispatch(&c.scratch)
 		c.scratch.release()
+		return nil, true
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, false
+	}
+	if len(c.pending) == 0 {
+		c.mu.Unlock()
+		first := c.scratch.reply().Lines[0]
+		c.shutdown(fmt.Errorf("%w: reply with no command outstanding: %q", ErrProtocol, trimForError(first.String())))
+		return nil, false
+	}
+	r = c.pending[0]
+	// Pop without giving up the slice's front (c.pending[1:] would make
+	// the next append allocate): commands in flight are few.
+	n := copy(c.pending, c.pending[1:])
+	c.pending[n] = nil
+	c.pending = c.pending[:n]
+	// A command that was alone in flight from its write to its reply is
+	// a sequential caller's: leave the role idle for its next command.
+	// (Under concurrent callers going idle would only add hand-overs.)
+	last := own == nil && r.alone && r.mark == c.submits && n == 0 && len(c.queue) == 0 && c.leftover == nil
+	c.mu.Unlock()
+	switch {
+	case r.async || !r.state.CompareAndSwap(stWritten, stReplied):
+		if r.late != nil {
+			r.reply = c.scratch.reply()
+			r.late(r.reply)
+		} else if !r.async {
+			c.log.Debug("control: dropped reply of cancelled command", "command", r.cmd, "code", c.scratch.offs[len(c.scratch.offs)-1].code)
+		}
+	case r.pooled && len(c.scratch.b) < bigReply:
+		// Hand the buffer over instead of copying the reply.
+		c.scratch, r.rb = r.rb, c.scratch
+		r.rep.Lines = r.rb.view()
+		r.reply = &r.rep
+	case r.pooled:
+		// A big reply is handed out as is (no copy) and owned.
+		r.reply, r.ownsReply = c.scratch.reply(), true
+	default:
+		r.reply = c.scratch.reply()
+	}
+	c.scratch.release()
+	if last && !c.hasSubs() {
+		// Done with rd and scratch: the role may go idle, before the
+		// waiter wakes, so that its next command finds it idle.
+		c.mu.Lock()
+		if !c.closed && c.reading == rdLoop && len(c.pending) == 0 && len(c.queue) == 0 && c.leftover == nil {
+			c.reading = rdIdle
+		}
+		c.mu.Unlock()
+	}
+	if r != own {
+		r.finish()
+	}
+	return r, true
+}
+
+// readOwn reads the reply of r, the only command in flight, on the calling
+// goroutine, which holds the read role (submitReading gave it): tor's reply
+// wakes this goroutine directly instead of the reader goroutine, which
+// would then have to wake it. Events that arrive first are dispatched as the
+// reader goroutine would. The role goes back to the reader goroutine
+// (woken) when other commands are in flight or subscriptions want events,
+// and stays idle otherwise, for the next caller.
+//
+// The caller parses only a reply that is complete in the read buffer, so it
+// never stops in the middle of one: it blocks only waiting for bytes, and a
+// read deadline set when ctx ends wakes it from that. A reply that does not
+// fit in the buffer, an ended ctx and a broken connection hand over to the
+// reader goroutine's ways.
+func (c *Conn) readOwn(ctx context.Context, r *request) (*Reply, error) {
+	if ctx.Done() != nil {
+		r.conn = c
+		if r.interrupt == nil {
+			r.interrupted = make(chan struct{}, 1)
+			r.interrupt = func() {
+				r.conn.nc.SetReadDeadline(aLongTimeAgo)
+				r.interrupted <- struct{}{}
+			}
+		}
+		r.stop = context.AfterFunc(ctx, r.interrupt)
+	}
+	for {
+		complete, err := c.bufferReply()
+		if err == nil && complete {
+			if err = c.rd.readInto(&c.scratch); err != nil {
+				c.disarm(r)
+				c.shutdown(err) // r was pending: shutdown failed it
+				return r.wait(ctx)
+			}
+			got, ok := c.handleReply(r)
+			if !ok {
+				c.disarm(r)
+				return r.wait(ctx) // the connection ended and failed r
+			}
+			if got != r {
+				continue // an event
+			}
+			c.disarm(r)
+			c.releaseReadRole()
+			return r.result()
+		}
+		c.disarm(r)
+		if err == nil || ctx.Err() != nil {
+			// The reply does not fit in the buffer, or ctx ended: the
+			// reader goroutine reads it (and drops it if r is abandoned).
+			c.handReadRole()
+			if err != nil && r.state.CompareAndSwap(stWritten, stAbandoned) {
+				return nil, ctx.Err()
+			}
+			return r.wait(ctx)
+		}
+		c.mu.Lock()
+		closed := c.closed
+		c.mu.Unlock()
+		if !closed {
+			if err == io.EOF && c.rd.br.Buffered() > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			c.shutdown(err)
+		}
+		return r.wait(ctx) // shutdown failed r
+	}
+}
+
+// disarm stops r's ctx watch; if it already fired, it waits for its read
+// deadline to be set and clears it.
+func (c *Conn) disarm(r *request) {
+	if r.stop == nil {
+		return
+	}
+	if !r.stop() {
+		<-r.interrupted
+		c.nc.SetReadDeadline(time.Time{})
+	}
+	r.stop, r.conn = nil, nil
+}
+
+// releaseReadRole ends a caller's hold on the read role after its reply:
+// back to the reader goroutine if anything else needs reading, idle
+// otherwise.
+func (c *Conn) releaseReadRole() {
+	subs := c.hasSubs()
+	c.mu.Lock()
+	if c.closed || c.reading != rdCaller {
+		c.mu.Unlock()
+		return
+	}
+	if subs || len(c.pending) > 0 || len(c.queue) > 0 || c.leftover != nil {
+		c.reading = rdLoop
+		c.mu.Unlock()
+		c.wakeReader()
+		return
+	}
+	c.reading = rdIdle
+	c.mu.Unlock()
+}
+
+// handReadRole gives the read role from a caller to the reader goroutine.
+func (c *Conn) handReadRole() {
+	c.mu.Lock()
+	c.reading = rdLoop
+	c.mu.Unlock()
+	c.wakeReader()
+}
+
+// bufferReply waits until the read buffer holds a complete reply (true), or
+// is full without one (false: the reply is bigger than the buffer).
+func (c *Conn) bufferReply() (bool, error) {
+	br := c.rd.br
+	for {
+		n := br.Buffered()
+		if n > 0 {
+			b, _ := br.Peek(n)
+			if replyComplete(b) {
+				return true, nil
+			}
+			if n >= br.Size() {
+				return false, nil
+			}
+		}
+		if _, err := br.Peek(n + 1); err != nil {
+			return false, err
+		}
 	}
 }
 

@@ -23,6 +23,19 @@
 // handed to the writer goroutine); otherwise its command joins the writer
 // goroutine's next write. Either way a caller never waits for tor to read.
 //
+// Such a goroutine also reads its own reply when nobody else needs the
+// socket read (no other command in flight, no subscription): tor's answer
+// then wakes it directly, as in a hand-written client, instead of waking
+// the reader goroutine, which would have to wake it in turn. Reading is a
+// role held by one goroutine at a time: the reader goroutine leaves it idle
+// after delivering the reply of a command that was alone in flight from its
+// write to its reply (the sequential case; with concurrent callers it keeps
+// reading), a caller that finds it idle takes it for its own reply, and it
+// goes back to the reader goroutine as soon as another command, a
+// subscription or a context that ends needs it, or after 2 ms unused (so
+// that tor closing an idle connection is still noticed). A caller parses a reply only once all of it
+// is in the read buffer, so it never stops in the middle of one.
+//
 // Every blocking method takes a context. When the context ends the method
 // returns at once; the command's reply is still read and dropped, so the
 // stream stays in sync. A cancelled ADD_ONION whose reply creates a service

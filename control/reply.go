@@ -2,6 +2,7 @@ package control
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -421,4 +422,36 @@ func appendCommand(b []byte, line string, data *string) []byte {
 		}
 	}
 	return append(b, '.', '\r', '\n')
+}
+
+// replyComplete reports whether b starts with a complete reply (or with a
+// line that is no reply line at all, which readInto refuses at once), so
+// that reading it cannot block.
+func replyComplete(b []byte) bool {
+	inData := false
+	for {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			return false
+		}
+		l := b[:i]
+		b = b[i+1:]
+		if len(l) > 0 && l[len(l)-1] == '\r' {
+			l = l[:len(l)-1]
+		}
+		if inData {
+			inData = len(l) != 1 || l[0] != '.'
+			continue
+		}
+		if len(l) < 4 {
+			return true
+		}
+		switch l[3] {
+		case '-':
+		case '+':
+			inData = true
+		default: // ' ' ends the reply; anything else is refused
+			return true
+		}
+	}
 }
