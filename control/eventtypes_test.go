@@ -1,6 +1,7 @@
 package control
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -445,5 +446,26 @@ func TestParseRelayFingerprints(t *testing.T) {
 		"$":                   {"", ""},
 	} {
 		assert.Equal(t, want, parseRelay(in), in)
+	}
+}
+
+// parseTime computes the date itself; it must agree with time.Date on
+// every day of the years around the leap-year rules, and refuse the days
+// time.Date would normalise into the next month.
+func TestParseTimeMatchesTimeDate(t *testing.T) {
+	for _, y := range []int{0, 1, 1600, 1899, 1900, 1970, 1999, 2000, 2024, 2026, 2100, 9999} {
+		for mo := 1; mo <= 12; mo++ {
+			for d := 1; d <= 31; d++ {
+				s := fmt.Sprintf("%04d-%02d-%02dT%02d:%02d:%02d.%06d", y, mo, d, d%24, (d*7)%60, (d*13)%60, d*1234)
+				want := time.Date(y, time.Month(mo), d, d%24, (d*7)%60, (d*13)%60, d*1234000, time.UTC)
+				got := parseTime(s)
+				if want.Day() != d {
+					assert.True(t, got.IsZero(), s)
+					continue
+				}
+				assert.Equal(t, want, got, s)
+				assert.True(t, want.Equal(got), s)
+			}
+		}
 	}
 }

@@ -128,9 +128,23 @@ func parseTime(s string) time.Time {
 			ns *= 10
 		}
 	}
-	t := time.Date(y, time.Month(mo), d, h, mi, se, ns, time.UTC)
-	if t.Day() != d { // 31 April, 29 February of a common year
-		return time.Time{}
+	if d > 30 || (mo == 2 && d > 28) {
+		leap := y%4 == 0 && (y%100 != 0 || y%400 == 0)
+		if max := [13]int{0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}[mo]; d > max || (mo == 2 && d == 29 && !leap) {
+			return time.Time{} // 31 April, 29 February of a common year
+		}
 	}
-	return t
+	// Days since 1970-01-01 of the proleptic Gregorian date (H. Hinnant's
+	// days_from_civil): time.Date would look the UTC location up.
+	if mo <= 2 {
+		y--
+	}
+	era := y / 400
+	if y < 0 { // January or February of year 0
+		era = (y - 399) / 400
+	}
+	yoe := y - era*400
+	doy := (153*((mo+9)%12)+2)/5 + d - 1
+	days := era*146097 + yoe*365 + yoe/4 - yoe/100 + doy - 719468
+	return time.Unix(int64(days)*86400+int64(h*3600+mi*60+se), int64(ns)).UTC()
 }
