@@ -190,18 +190,17 @@ func (s *Subscription) Names() []string { return slices.Clone(s.names) }
 // buffer was full.
 func (s *Subscription) Dropped() uint64 { return s.dropped.Load() }
 
-func (s *Subscription) wants(typ string) bool {
-	_, ok := slices.BinarySearch(s.names, typ)
-	return ok
-}
-
-func (s *Subscription) wantsBytes(typ []byte) bool {
-	for _, n := range s.names {
-		if n == string(typ) { // no allocation
-			return true
+// setRouteLocked recomputes c.route from c.subs, so that the reader finds
+// the subscriptions of an event type with one map lookup however many
+// there are. subsMu is held for writing.
+func (c *Conn) setRouteLocked() {
+	route := make(map[string][]*Subscription)
+	for _, s := range c.subs {
+		for _, n := range s.names {
+			route[n] = append(route[n], s)
 		}
 	}
-	return false
+	c.route = route
 }
 
 func (s *Subscription) deliver(ev *Event) {
@@ -235,6 +234,7 @@ func (s *Subscription) Close() error {
 		return nil
 	}
 	c.subs = slices.Delete(c.subs, i, i+1)
+	c.setRouteLocked()
 	close(s.ch)
 	c.subsMu.Unlock()
 	c.maskMu.Lock()
@@ -256,13 +256,10 @@ func (c *Conn) dispatch(rb *replyBuf) {
 		c.log.Warn("control: dropped an event without a type", "event", trimForError(string(first)))
 		return
 	}
-	var ev *Event
 	c.subsMu.RLock()
-	for _, s := range c.subs {
-		if s.wantsBytes(typ) {
-			if ev == nil {
-				ev = eventFromBuf(len(typ), rb)
-			}
+	if subs := c.route[string(typ)]; len(subs) > 0 { // no allocation for the key
+		ev := eventFromBuf(len(typ), rb)
+		for _, s := range subs {
 			s.deliver(ev)
 		}
 	}
@@ -316,6 +313,7 @@ func (c *Conn) SubscribeWith(ctx context.Context, opts SubscribeOptions, names .
 	default:
 	}
 	c.subs = append(c.subs, s)
+	c.setRouteLocked()
 	c.subsMu.Unlock()
 
 	// The first attempt may wait for a SETEVENTS sent by someone else; if

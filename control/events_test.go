@@ -1,0 +1,82 @@
+package control
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gotorcon/tor/control/controltest"
+)
+
+// The reader routes each event to exactly the subscriptions of its type,
+// the same *Event to all of them, and stops routing to a closed one. The
+// events have every size the reader allocates differently (with its text
+// up to 128, 256 and 512 bytes, longer, and several lines).
+func TestDispatchRoutesByType(t *testing.T) {
+	long := func(n int) string { return "650 CIRC 1 BUILT PURPOSE=" + strings.Repeat("x", n) }
+	events := []string{
+		"650 BW 1 2",
+		long(150),
+		long(400),
+		long(5000),
+		"650 STREAM 1 NEW 0 a:1",
+		"650+NS", "r a b c", "s Fast", ".", "650 OK",
+	}
+	c := fake(t, func(s *controltest.Conn) {
+		for {
+			cmd, err := s.ReadCommand()
+			if err != nil {
+				return
+			}
+			switch cmd.Line {
+			case "GETINFO events/names":
+				s.Reply(`552 Unrecognized key "events/names"`)
+			case "GETINFO go":
+				s.Reply(append(events, "250-go=1", "250 OK")...)
+			default:
+				s.Reply("250 OK")
+			}
+		}
+	})
+	ctx := context.Background()
+	a, err := c.Subscribe(ctx, "CIRC", "BW", "NS")
+	require.NoError(t, err)
+	b, err := c.Subscribe(ctx, "BW")
+	require.NoError(t, err)
+	d, err := c.Subscribe(ctx, "STREAM")
+	require.NoError(t, err)
+	_, err = c.GetInfo(ctx, "go") // the events come before the reply
+	require.NoError(t, err)
+
+	var got []string
+	var bwA *Event
+	for range 5 {
+		ev := <-a.Events()
+		if ev.Type == "BW" {
+			bwA = ev
+		}
+		got = append(got, ev.String())
+	}
+	assert.Equal(t, []string{"650 BW 1 2", long(150), long(400), long(5000), "650+NS\nr a b c\ns Fast\n.\n650 OK"}, got)
+	bwB := <-b.Events()
+	assert.Same(t, bwA, bwB, "one *Event for every subscriber")
+	st := <-d.Events()
+	assert.Equal(t, "STREAM 1 NEW 0 a:1", st.Lines[0].Text)
+	assert.Equal(t, "STREAM", st.Type)
+	assert.Empty(t, a.Events(), "nothing else for a")
+	assert.Empty(t, b.Events(), "nothing else for b")
+	assert.Empty(t, d.Events(), "nothing else for d")
+
+	require.NoError(t, a.Close())
+	_, err = c.GetInfo(ctx, "go")
+	require.NoError(t, err)
+	_, open := <-a.Events()
+	assert.False(t, open, "a closed: nothing routed to it")
+	assert.Equal(t, "BW 1 2", (<-b.Events()).Lines[0].Text)
+	assert.Equal(t, "STREAM", (<-d.Events()).Type)
+	assert.Empty(t, b.Events())
+	assert.Empty(t, d.Events())
+}
