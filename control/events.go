@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
-	"unsafe"
 )
 
 // Event is an asynchronous event from tor (a 6xx reply), as received. Use
@@ -28,41 +27,12 @@ type Event struct {
 	perr   error
 }
 
-// Small events are allocated together with their text: one allocation
-// per event instead of two. The text sits after the Event's pointers, so
-// the garbage collector does not scan it.
-type (
-	eventText128 struct {
-		ev Event
-		b  [128]byte
-	}
-	eventText256 struct {
-		ev Event
-		b  [256]byte
-	}
-	eventText512 struct {
-		ev Event
-		b  [512]byte
-	}
-)
-
-// eventFromBuf makes an Event that owns the bytes of the reply in rb.
+// eventFromBuf makes an Event that owns the bytes of the reply in rb. (The
+// text is a string of its own: allocating it with the Event was measured
+// slower, as the Event's memory is zeroed and a string's is not.)
 func eventFromBuf(typLen int, rb *replyBuf) *Event {
-	var ev *Event
-	var s string
-	switch n := len(rb.b); {
-	case n <= 128:
-		a := &eventText128{}
-		ev, s = &a.ev, unsafe.String(&a.b[0], copy(a.b[:], rb.b))
-	case n <= 256:
-		a := &eventText256{}
-		ev, s = &a.ev, unsafe.String(&a.b[0], copy(a.b[:], rb.b))
-	case n <= 512:
-		a := &eventText512{}
-		ev, s = &a.ev, unsafe.String(&a.b[0], copy(a.b[:], rb.b))
-	default:
-		ev, s = &Event{}, rb.owned()
-	}
+	s := rb.owned()
+	ev := &Event{}
 	if len(rb.offs) == 1 {
 		ev.Lines = fillLines(ev.one[:0], s, rb.offs)
 	} else {
