@@ -22,9 +22,8 @@ type Event struct {
 	Lines []Line
 
 	one    [1]Line // Lines of a one-line event, allocated with it
-	pstate int32   // 0 not parsed, 1 being parsed, 2 parsed (atomic)
-	parsed any
-	perr   error
+	pstate int32   // evUnparsed ... evMalformed (atomic)
+	parsed any     // the typed form or the parse error, once parsed
 }
 
 // eventFromBuf makes an Event that owns the bytes of the reply in rb. (The
@@ -57,29 +56,45 @@ func eventFromBuf(typLen int, rb *replyBuf) *Event {
 func (e *Event) Parsed() (any, error) {
 	for {
 		switch atomic.LoadInt32(&e.pstate) {
-		case 2:
-			return e.parsed, e.perr
-		case 0:
-			if atomic.CompareAndSwapInt32(&e.pstate, 0, 1) {
+		case evParsed:
+			return e.parsed, nil
+		case evMalformed:
+			return nil, e.parsed.(error)
+		case evUnparsed:
+			if atomic.CompareAndSwapInt32(&e.pstate, evUnparsed, evParsing) {
 				e.parseOnce()
-				return e.parsed, e.perr
+				continue
 			}
 		}
 		runtime.Gosched() // another subscriber is parsing it right now
 	}
 }
 
+// Event.pstate values.
+const (
+	evUnparsed  = iota
+	evParsing   // by one subscriber; the others wait
+	evParsed    // parsed holds the typed form
+	evMalformed // parsed holds the error
+)
+
 // parseOnce parses e; other subscribers wait for it in Parsed, so it marks
 // e parsed even if a parser panics (they then get an error).
 func (e *Event) parseOnce() {
 	defer func() {
-		if atomic.LoadInt32(&e.pstate) != 2 {
-			e.perr = fmt.Errorf("%w: %s: parser panicked", ErrMalformedEvent, e.Type)
-			atomic.StoreInt32(&e.pstate, 2)
+		if atomic.LoadInt32(&e.pstate) == evParsing {
+			e.parsed = fmt.Errorf("%w: %s: parser panicked", ErrMalformedEvent, e.Type)
+			atomic.StoreInt32(&e.pstate, evMalformed)
 		}
 	}()
-	e.parsed, e.perr = parseEvent(e)
-	atomic.StoreInt32(&e.pstate, 2)
+	v, err := parseEvent(e)
+	if err != nil {
+		e.parsed = err
+		atomic.StoreInt32(&e.pstate, evMalformed)
+		return
+	}
+	e.parsed = v
+	atomic.StoreInt32(&e.pstate, evParsed)
 }
 
 func newEvent(r *Reply) *Event {

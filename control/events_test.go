@@ -80,3 +80,45 @@ func TestDispatchRoutesByType(t *testing.T) {
 	assert.Empty(t, b.Events())
 	assert.Empty(t, d.Events())
 }
+
+// Parsed parses an event once, however many subscribers ask at once: they
+// all get the same value, or for a malformed event no value and the same
+// error; an event without a typed form is its own value.
+func TestParsedOnceForEverySubscriber(t *testing.T) {
+	for _, line := range []string{"650 CIRC 1 BUILT PURPOSE=GENERAL", "650 CIRC 1", "650 UNKNOWN_EVENT x=1"} {
+		e := ev(t, line)
+		const n = 8
+		vals := make([]any, n)
+		errs := make([]error, n)
+		start := make(chan struct{})
+		done := make(chan int)
+		for i := range n {
+			go func() {
+				<-start
+				vals[i], errs[i] = e.Parsed()
+				done <- i
+			}()
+		}
+		close(start)
+		for range n {
+			<-done
+		}
+		for i := range n {
+			assert.Equal(t, errs[0], errs[i], line)
+			if vals[0] != nil {
+				assert.Same(t, vals[0], vals[i], line)
+			}
+		}
+		switch line {
+		case "650 CIRC 1":
+			assert.ErrorIs(t, errs[0], ErrMalformedEvent)
+			assert.Nil(t, vals[0])
+		case "650 UNKNOWN_EVENT x=1":
+			require.NoError(t, errs[0])
+			assert.Same(t, e, vals[0])
+		default:
+			require.NoError(t, errs[0])
+			assert.Equal(t, "GENERAL", vals[0].(*CircEvent).Purpose)
+		}
+	}
+}
