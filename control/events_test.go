@@ -122,3 +122,50 @@ func TestParsedOnceForEverySubscriber(t *testing.T) {
 		}
 	}
 }
+
+// evScan, which the typed parsers use, splits a line exactly as ParseArgs
+// (which Event.Args uses) does, and refuses the same lines.
+func TestEvScanMatchesParseArgs(t *testing.T) {
+	for _, s := range evScanSeeds {
+		checkEvScan(t, s)
+	}
+}
+
+func FuzzEvScanMatchesParseArgs(f *testing.F) {
+	for _, s := range evScanSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(checkEvScan)
+}
+
+var evScanSeeds = []string{
+	"", " ", "a", "a b", "  a  b  ", "K=v", "K=", "=v", "K==v", "K=a=b", "_k1=v", "k-1=v",
+	"$AAAA=nick", "a:1 b.c", `K="q v"`, `"q v" x`, `K="a\"b" L=c`, `K="\101\n"`, `abc"def`,
+	`K="x"y`, `K="unterminated`, `"a\400"`, "1042 BUILT $A~a,$B~b PURPOSE=GENERAL TIME_CREATED=2026-11-22T06:05:03.1",
+	"K=v\tw", "\xff=1", "K=\xff",
+}
+
+func checkEvScan(t *testing.T, s string) {
+	want, wantErr := ParseArgs(s)
+	var got Args
+	sc := evScan{s: s}
+	for {
+		k, v, ok := sc.next()
+		if !ok {
+			break
+		}
+		got = append(got, Arg{Key: k, Value: v})
+	}
+	if wantErr != nil {
+		assert.Error(t, sc.err, s)
+		return
+	}
+	require.NoError(t, sc.err, s)
+	for i := range want {
+		want[i].Quoted = false // evScan does not report it
+	}
+	if len(want) == 0 {
+		want = nil
+	}
+	assert.Equal(t, want, got, s)
+}

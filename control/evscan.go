@@ -30,9 +30,23 @@ func (sc *evScan) next() (key, val string, ok bool) {
 		sc.s = ""
 		return "", "", false
 	}
-	if k := keywordLen(s); k > 0 {
-		key = s[:k]
-		s = s[k+1:]
+	// One pass over the token: a keyword ([A-Za-z0-9_]+) followed by '='
+	// is the key; at the first other byte the token is a value, whose end
+	// IndexByte finds.
+	i := 0
+	for ; i < len(s); i++ {
+		c := s[i]
+		if c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' {
+			continue
+		}
+		if c == '=' && i > 0 {
+			key, s, i = s[:i], s[i+1:], 0
+		}
+		break
+	}
+	if i > 0 && (i == len(s) || s[i] == ' ') { // a bare word
+		sc.s = s[i:]
+		return key, s[:i], true
 	}
 	if len(s) > 0 && s[0] == '"' {
 		v, rest, err := readQuoted(s)
