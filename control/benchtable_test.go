@@ -135,6 +135,13 @@ func TestBenchTable(t *testing.T) {
 		}
 	}
 
+	// Allocations per event, whole process (client, and the fake tor's
+	// few), in one more run each.
+	evAllocs := map[string][2]float64{
+		"gotorcon": eventAllocs(eventsPerRun, func() { gcEvents(t, wire, eventsPerRun, 1, true) }),
+		"bine":     eventAllocs(eventsPerRun, func() { bineEvents(t, wire, eventsPerRun, 1) }),
+	}
+
 	// The table.
 	us := func(d time.Duration) float64 { return float64(d) / 1e3 }
 	minMed := func(name string) (float64, float64) {
@@ -166,6 +173,8 @@ func TestBenchTable(t *testing.T) {
 	er, eg, en, eb := med(ev["raw"]), med(ev["gotorcon"]), med(ev["gotorcon-noparse"]), med(ev["bine"])
 	fmt.Fprintf(&b, "| events delivered + parsed, k/s | %.0f (line split only) | %.0f | %.0f | | %.2f× |\n", er, eg, eb, eg/eb)
 	fmt.Fprintf(&b, "| events delivered only (*Event), k/s | | %.0f | | | |\n", en)
+	fmt.Fprintf(&b, "| allocs / bytes per event delivered + parsed (whole process) | | %.1f / %.0f B | %.1f / %.0f B | | |\n",
+		evAllocs["gotorcon"][0], evAllocs["gotorcon"][1], evAllocs["bine"][0], evAllocs["bine"][1])
 	g10, g100 := med(ev["gotorcon-fan10"]), med(ev["gotorcon-fan100"])
 	b10, b100 := med(ev["bine-fan10"]), med(ev["bine-fan100"])
 	fmt.Fprintf(&b, "| fan-out to 10 / 100 subscribers (parsed), k deliveries/s | | %.0f / %.0f | %.0f / %.0f | | %.2f× / %.2f× |\n",
@@ -354,6 +363,22 @@ func eventServer(t *testing.T, wire []byte) string {
 	return sock
 }
 
+// settleHeap collects the garbage of the runs before (200,000 events of
+// another client, or the 2,000,000 deliveries of a fan-out run) so that
+// each measured run pays only for its own.
+func settleHeap() { runtime.GC() }
+
+// eventAllocs returns the allocations and bytes allocated per event by the
+// whole process while f receives n events.
+func eventAllocs(n int, f func()) [2]float64 {
+	var m0, m1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m0)
+	f()
+	runtime.ReadMemStats(&m1)
+	return [2]float64{float64(m1.Mallocs-m0.Mallocs) / float64(n), float64(m1.TotalAlloc-m0.TotalAlloc) / float64(n)}
+}
+
 func rawEvents(t *testing.T, wire []byte, n int) float64 {
 	sock := eventServer(t, wire)
 	nc, err := net.Dial("unix", sock)
@@ -362,6 +387,7 @@ func rawEvents(t *testing.T, wire []byte, n int) float64 {
 	}
 	defer nc.Close()
 	br := bufio.NewReaderSize(nc, 32<<10)
+	settleHeap()
 	t0 := time.Now()
 	io.WriteString(nc, "GETINFO bench/start\r\n")
 	got := -2 // the reply
@@ -414,6 +440,7 @@ func gcEvents(t *testing.T, wire []byte, n, subs int, parse bool) float64 {
 			}
 		}()
 	}
+	settleHeap()
 	t0 := time.Now()
 	close(start)
 	if _, err := c.GetInfo(ctx, "bench/start"); err != nil {
@@ -450,6 +477,7 @@ func bineEvents(t *testing.T, wire []byte, n, subs int) float64 {
 			t.Fatal(err)
 		}
 	}
+	settleHeap()
 	t0 := time.Now()
 	if _, err := bc.GetInfo("bench/start"); err != nil {
 		t.Fatal(err)

@@ -68,6 +68,7 @@ type Conn struct {
 	// reader sends under a read lock; Close closes under the write lock).
 	subsMu sync.RWMutex
 	subs   []*Subscription
+	route  map[string][]*Subscription // event type → subs that want it (see setRouteLocked)
 	// maskMu orders SETEVENTS: the union is computed and the command
 	// enqueued under it, so the last SETEVENTS on the wire reflects the
 	// latest set of subscriptions.
@@ -840,7 +841,7 @@ func (c *Conn) shutdown(cause error) {
 	for _, s := range c.subs {
 		close(s.ch)
 	}
-	c.subs = nil
+	c.subs, c.route = nil, nil
 	c.subsMu.Unlock()
 }
 

@@ -22,12 +22,13 @@ type Event struct {
 	Lines []Line
 
 	one    [1]Line // Lines of a one-line event, allocated with it
-	pstate int32   // 0 not parsed, 1 being parsed, 2 parsed (atomic)
-	parsed any
-	perr   error
+	pstate int32   // evUnparsed ... evMalformed (atomic)
+	parsed any     // the typed form or the parse error, once parsed
 }
 
-// eventFromBuf makes an Event that owns the bytes of the reply in rb.
+// eventFromBuf makes an Event that owns the bytes of the reply in rb. (The
+// text is a string of its own: allocating it with the Event was measured
+// slower, as the Event's memory is zeroed and a string's is not.)
 func eventFromBuf(typLen int, rb *replyBuf) *Event {
 	s := rb.owned()
 	ev := &Event{}
@@ -55,29 +56,45 @@ func eventFromBuf(typLen int, rb *replyBuf) *Event {
 func (e *Event) Parsed() (any, error) {
 	for {
 		switch atomic.LoadInt32(&e.pstate) {
-		case 2:
-			return e.parsed, e.perr
-		case 0:
-			if atomic.CompareAndSwapInt32(&e.pstate, 0, 1) {
+		case evParsed:
+			return e.parsed, nil
+		case evMalformed:
+			return nil, e.parsed.(error)
+		case evUnparsed:
+			if atomic.CompareAndSwapInt32(&e.pstate, evUnparsed, evParsing) {
 				e.parseOnce()
-				return e.parsed, e.perr
+				continue
 			}
 		}
 		runtime.Gosched() // another subscriber is parsing it right now
 	}
 }
 
+// Event.pstate values.
+const (
+	evUnparsed  = iota
+	evParsing   // by one subscriber; the others wait
+	evParsed    // parsed holds the typed form
+	evMalformed // parsed holds the error
+)
+
 // parseOnce parses e; other subscribers wait for it in Parsed, so it marks
 // e parsed even if a parser panics (they then get an error).
 func (e *Event) parseOnce() {
 	defer func() {
-		if atomic.LoadInt32(&e.pstate) != 2 {
-			e.perr = fmt.Errorf("%w: %s: parser panicked", ErrMalformedEvent, e.Type)
-			atomic.StoreInt32(&e.pstate, 2)
+		if atomic.LoadInt32(&e.pstate) == evParsing {
+			e.parsed = fmt.Errorf("%w: %s: parser panicked", ErrMalformedEvent, e.Type)
+			atomic.StoreInt32(&e.pstate, evMalformed)
 		}
 	}()
-	e.parsed, e.perr = parseEvent(e)
-	atomic.StoreInt32(&e.pstate, 2)
+	v, err := parseEvent(e)
+	if err != nil {
+		e.parsed = err
+		atomic.StoreInt32(&e.pstate, evMalformed)
+		return
+	}
+	e.parsed = v
+	atomic.StoreInt32(&e.pstate, evParsed)
 }
 
 func newEvent(r *Reply) *Event {
@@ -111,7 +128,9 @@ func (e *Event) Data() string {
 	return ""
 }
 
-// Args parses the arguments of the event's first line (see [ParseArgs]).
+// Args parses the arguments of the event's first line (see [ParseArgs]):
+// every keyword argument, including those the typed form returned by
+// [Event.Parsed] has no field for. It parses the text again on each call.
 func (e *Event) Args() (Args, error) { return ParseArgs(e.Text()) }
 
 // String renders the event as on the wire.
@@ -156,18 +175,17 @@ func (s *Subscription) Names() []string { return slices.Clone(s.names) }
 // buffer was full.
 func (s *Subscription) Dropped() uint64 { return s.dropped.Load() }
 
-func (s *Subscription) wants(typ string) bool {
-	_, ok := slices.BinarySearch(s.names, typ)
-	return ok
-}
-
-func (s *Subscription) wantsBytes(typ []byte) bool {
-	for _, n := range s.names {
-		if n == string(typ) { // no allocation
-			return true
+// setRouteLocked recomputes c.route from c.subs, so that the reader finds
+// the subscriptions of an event type with one map lookup however many
+// there are. subsMu is held for writing.
+func (c *Conn) setRouteLocked() {
+	route := make(map[string][]*Subscription)
+	for _, s := range c.subs {
+		for _, n := range s.names {
+			route[n] = append(route[n], s)
 		}
 	}
-	return false
+	c.route = route
 }
 
 func (s *Subscription) deliver(ev *Event) {
@@ -201,6 +219,7 @@ func (s *Subscription) Close() error {
 		return nil
 	}
 	c.subs = slices.Delete(c.subs, i, i+1)
+	c.setRouteLocked()
 	close(s.ch)
 	c.subsMu.Unlock()
 	c.maskMu.Lock()
@@ -222,13 +241,10 @@ func (c *Conn) dispatch(rb *replyBuf) {
 		c.log.Warn("control: dropped an event without a type", "event", trimForError(string(first)))
 		return
 	}
-	var ev *Event
 	c.subsMu.RLock()
-	for _, s := range c.subs {
-		if s.wantsBytes(typ) {
-			if ev == nil {
-				ev = eventFromBuf(len(typ), rb)
-			}
+	if subs := c.route[string(typ)]; len(subs) > 0 { // no allocation for the key
+		ev := eventFromBuf(len(typ), rb)
+		for _, s := range subs {
 			s.deliver(ev)
 		}
 	}
@@ -282,6 +298,7 @@ func (c *Conn) SubscribeWith(ctx context.Context, opts SubscribeOptions, names .
 	default:
 	}
 	c.subs = append(c.subs, s)
+	c.setRouteLocked()
 	c.subsMu.Unlock()
 
 	// The first attempt may wait for a SETEVENTS sent by someone else; if

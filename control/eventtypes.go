@@ -8,40 +8,20 @@ import (
 	"time"
 )
 
-// Typed events. Every typed event keeps all keyword arguments in Args, so
-// keywords this package does not know (tor adds some in new versions) are
-// not lost, and unknown enum values (a new circuit status, a new reason)
-// are passed through as strings. ParseXxx functions return an error for an
-// event whose required fields are missing; optional fields that do not
-// parse (a malformed time, say) are left zero and remain in Args.
+// Typed events. A typed event has a field for each argument users
+// need; the other keyword arguments (tor adds some in new versions) are in
+// [Event.Args] of the event it came from. Unknown enum values (a new
+// circuit status, a new reason) are passed through as strings. The
+// parsers return an error for an event whose required fields are missing;
+// optional fields that do not parse (a malformed time, say) are left zero.
+// String fields are substrings of the event's text (or decoded quoted
+// values): parsing allocates the result and nothing else for most events.
 
 // ErrMalformedEvent is matched by errors from the typed event parsers.
 var ErrMalformedEvent = errors.New("control: malformed event")
 
 func malformed(ev *Event, why string) error {
 	return fmt.Errorf("%w: %s: %s: %q", ErrMalformedEvent, ev.Type, why, trimForError(ev.Lines[0].Text))
-}
-
-func eventArgs(ev *Event, typ ...string) (Args, []string, error) {
-	if len(typ) > 0 {
-		ok := false
-		for _, t := range typ {
-			ok = ok || ev.Type == t
-		}
-		if !ok {
-			return nil, nil, fmt.Errorf("%w: got a %s event, want %s", ErrMalformedEvent, ev.Type, strings.Join(typ, " or "))
-		}
-	}
-	args, err := ev.Args()
-	if err != nil {
-		return nil, nil, malformed(ev, err.Error())
-	}
-	return args, args.Positional(), nil
-}
-
-func atou(s string) uint64 {
-	n, _ := strconv.ParseUint(s, 10, 64)
-	return n
 }
 
 // Relay is one relay of a circuit path or a LongName: "$FP~nick", the old
@@ -59,8 +39,13 @@ func parseRelay(s string) Relay {
 		return Relay{Nickname: s}
 	}
 	s = s[1:]
-	if i := strings.IndexAny(s, "~="); i >= 0 {
-		return Relay{Fingerprint: s[:i], Nickname: s[i+1:]}
+	if len(s) > 40 && (s[40] == '~' || s[40] == '=') { // the usual 40-digit fingerprint
+		return Relay{Fingerprint: s[:40], Nickname: s[41:]}
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] == '~' || s[i] == '=' {
+			return Relay{Fingerprint: s[:i], Nickname: s[i+1:]}
+		}
 	}
 	return Relay{Fingerprint: s}
 }
@@ -76,48 +61,121 @@ func (r Relay) String() string {
 	return "$" + r.Fingerprint + "~" + r.Nickname
 }
 
-func parsePath(s string) []Relay {
+// parsePath parses a comma-separated list of LongNames into buf (whose
+// backing array is allocated with the event), capped at its length so
+// that an append by a user copies it.
+func parsePath(buf []Relay, s string) []Relay {
 	if s == "" {
 		return nil
 	}
-	path := make([]Relay, 0, strings.Count(s, ",")+1)
 	for {
-		p, rest, more := strings.Cut(s, ",")
-		path = append(path, parseRelay(p))
-		if !more {
-			return path
+		i := strings.IndexByte(s, ',')
+		if i < 0 {
+			buf = append(buf, parseRelay(s))
+			return buf[:len(buf):len(buf)]
 		}
-		s = rest
+		buf = append(buf, parseRelay(s[:i]))
+		s = s[i+1:]
 	}
 }
 
-func splitList(s string) []string {
+// splitList splits a comma-separated list into buf, as parsePath does.
+func splitList(buf []string, s string) []string {
 	if s == "" {
 		return nil
 	}
-	return strings.Split(s, ",")
+	for {
+		i := strings.IndexByte(s, ',')
+		if i < 0 {
+			buf = append(buf, s)
+			return buf[:len(buf):len(buf)]
+		}
+		buf = append(buf, s[:i])
+		s = s[i+1:]
+	}
 }
 
 // StatusEvent is a STATUS_GENERAL, STATUS_CLIENT or STATUS_SERVER event
-// (control-spec §4.1.10).
+// (control-spec §4.1.10). The keyword arguments of a BOOTSTRAP status are
+// in [StatusEvent.Bootstrap]; those of other actions (SKEW=, PORT=, ...)
+// are in [Event.Args] of the event.
 type StatusEvent struct {
 	Type     string // STATUS_GENERAL, STATUS_CLIENT or STATUS_SERVER
 	Severity string // NOTICE, WARN or ERR
 	Action   string // BOOTSTRAP, CIRCUIT_ESTABLISHED, CLOCK_SKEW, ...
-	Args     map[string]string
+
+	boot *Bootstrap // set for BOOTSTRAP
+}
+
+// statusAlloc is a StatusEvent and its Bootstrap, allocated at once.
+type statusAlloc struct {
+	e StatusEvent
+	b Bootstrap
 }
 
 // parseStatusEvent parses a STATUS_* event.
 func parseStatusEvent(ev *Event) (*StatusEvent, error) {
-	var a evArgs
-	if err := scanEvent(&a, ev, "STATUS_GENERAL", "STATUS_CLIENT", "STATUS_SERVER", "STATUS_SEVER"); err != nil {
-		return nil, err
+	switch ev.Type {
+	case "STATUS_GENERAL", "STATUS_CLIENT", "STATUS_SERVER", "STATUS_SEVER":
+	default:
+		return nil, wantType(ev, "STATUS_GENERAL or STATUS_CLIENT or STATUS_SERVER or STATUS_SEVER")
 	}
-	pos := a.ps()
-	if len(pos) < 2 {
+	a := &statusAlloc{}
+	e, b := &a.e, &a.b
+	e.Type = ev.Type
+	sc := evScan{s: ev.Text()}
+	n := 0
+	var host string
+	for {
+		k, v, ok := sc.next()
+		if !ok {
+			break
+		}
+		switch k {
+		case "":
+			switch n {
+			case 0:
+				e.Severity = v
+			case 1:
+				e.Action = v
+			}
+			n++
+		case "PROGRESS":
+			b.Progress = atoi(v)
+		case "TAG":
+			b.Tag = v
+		case "SUMMARY":
+			b.Summary = v
+		case "WARNING":
+			b.Warning = v
+		case "REASON":
+			b.Reason = v
+		case "COUNT":
+			b.Count = atoi(v)
+		case "RECOMMENDATION":
+			b.Recommendation = v
+		case "HOSTID":
+			b.Host = v
+		case "HOST":
+			host = v
+		case "HOSTADDR":
+			b.HostAddr = v
+		}
+	}
+	if sc.err != nil {
+		return nil, malformed(ev, sc.err.Error())
+	}
+	if n < 2 {
 		return nil, malformed(ev, "want severity and action")
 	}
-	return &StatusEvent{Type: ev.Type, Severity: pos[0], Action: pos[1], Args: a.m()}, nil
+	if e.Action == "BOOTSTRAP" {
+		b.Severity = e.Severity
+		if b.Host == "" {
+			b.Host = host
+		}
+		e.boot = b
+	}
+	return e, nil
 }
 
 // Bootstrap is the progress report of a STATUS_CLIENT BOOTSTRAP event
@@ -142,27 +200,13 @@ type Bootstrap struct {
 func (b *Bootstrap) Done() bool { return b.Progress >= 100 || b.Tag == "done" }
 
 // Bootstrap returns the bootstrap report of a STATUS_CLIENT BOOTSTRAP
-// event.
+// event (a copy the caller may change).
 func (e *StatusEvent) Bootstrap() (*Bootstrap, bool) {
-	if e.Action != "BOOTSTRAP" {
+	if e.boot == nil {
 		return nil, false
 	}
-	b := &Bootstrap{
-		Severity:       e.Severity,
-		Tag:            e.Args["TAG"],
-		Summary:        e.Args["SUMMARY"],
-		Warning:        e.Args["WARNING"],
-		Reason:         e.Args["REASON"],
-		Recommendation: e.Args["RECOMMENDATION"],
-		Host:           e.Args["HOSTID"],
-		HostAddr:       e.Args["HOSTADDR"],
-	}
-	if b.Host == "" {
-		b.Host = e.Args["HOST"]
-	}
-	b.Progress, _ = strconv.Atoi(e.Args["PROGRESS"])
-	b.Count, _ = strconv.Atoi(e.Args["COUNT"])
-	return b, true
+	b := *e.boot
+	return &b, true
 }
 
 // ParseBootstrap parses the progress of a STATUS_CLIENT BOOTSTRAP event, or
@@ -174,14 +218,15 @@ func ParseBootstrap(text string) (*Bootstrap, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, ok := st.Bootstrap()
-	if !ok {
+	if st.boot == nil {
 		return nil, malformed(ev, "not a BOOTSTRAP status")
 	}
-	return b, nil
+	return st.boot, nil
 }
 
-// CircEvent is a CIRC event (control-spec §4.1.1).
+// CircEvent is a CIRC event (control-spec §4.1.1). Keyword arguments
+// without a field here (HS_POW, CONFLUX_ID, ...) are in [Event.Args] of
+// the event.
 type CircEvent struct {
 	ID     string
 	Status string // LAUNCHED, BUILT, GUARD_WAIT, EXTENDED, FAILED, CLOSED
@@ -194,30 +239,81 @@ type CircEvent struct {
 	TimeCreated  time.Time
 	Reason       string
 	RemoteReason string
-	Args         map[string]string
+	// SOCKSUsername and SOCKSPassword are the SOCKS credentials of the
+	// streams the circuit was built for (IsolateSOCKSAuth), when tor
+	// sends them.
+	SOCKSUsername string
+	SOCKSPassword string
+}
+
+// circAlloc is a CircEvent with room for a usual path and flag list,
+// allocated at once.
+type circAlloc struct {
+	e     CircEvent
+	path  [4]Relay
+	flags [4]string
 }
 
 // parseCircEvent parses a CIRC event.
 func parseCircEvent(ev *Event) (*CircEvent, error) {
-	var a evArgs
-	if err := scanEvent(&a, ev, "CIRC"); err != nil {
-		return nil, err
+	if ev.Type != "CIRC" {
+		return nil, wantType(ev, "CIRC")
 	}
-	pos := a.ps()
-	if len(pos) < 2 {
+	a := &circAlloc{}
+	e := &a.e
+	sc := evScan{s: ev.Text()}
+	n := 0
+	var path, flags, created string
+	for {
+		k, v, ok := sc.next()
+		if !ok {
+			break
+		}
+		switch k {
+		case "":
+			switch n {
+			case 0:
+				e.ID = v
+			case 1:
+				e.Status = v
+			case 2:
+				path = v
+			}
+			n++
+		case "BUILD_FLAGS":
+			flags = v
+		case "PURPOSE":
+			e.Purpose = v
+		case "HS_STATE":
+			e.HSState = v
+		case "REND_QUERY":
+			e.RendQuery = v
+		case "TIME_CREATED":
+			created = v
+		case "REASON":
+			e.Reason = v
+		case "REMOTE_REASON":
+			e.RemoteReason = v
+		case "SOCKS_USERNAME":
+			e.SOCKSUsername = v
+		case "SOCKS_PASSWORD":
+			e.SOCKSPassword = v
+		}
+	}
+	if sc.err != nil {
+		return nil, malformed(ev, sc.err.Error())
+	}
+	if n < 2 {
 		return nil, malformed(ev, "want circuit ID and status")
 	}
-	e := &CircEvent{ID: pos[0], Status: pos[1], Args: a.m(),
-		BuildFlags: splitList(a.get("BUILD_FLAGS")), Purpose: a.get("PURPOSE"), HSState: a.get("HS_STATE"),
-		RendQuery: a.get("REND_QUERY"), TimeCreated: parseTime(a.get("TIME_CREATED")),
-		Reason: a.get("REASON"), RemoteReason: a.get("REMOTE_REASON")}
-	if len(pos) > 2 {
-		e.Path = parsePath(pos[2])
-	}
+	e.Path = parsePath(a.path[:0], path)
+	e.BuildFlags = splitList(a.flags[:0], flags)
+	e.TimeCreated = parseTime(created)
 	return e, nil
 }
 
-// CircMinorEvent is a CIRC_MINOR event (control-spec §4.1.19).
+// CircMinorEvent is a CIRC_MINOR event (control-spec §4.1.19). Keyword
+// arguments without a field here are in [Event.Args] of the event.
 type CircMinorEvent struct {
 	ID    string
 	Event string // PURPOSE_CHANGED, CANNIBALIZED
@@ -230,30 +326,73 @@ type CircMinorEvent struct {
 	TimeCreated time.Time
 	OldPurpose  string
 	OldHSState  string
-	Args        map[string]string
+}
+
+// circMinorAlloc is a CircMinorEvent with room for a usual path and flag
+// list, allocated at once.
+type circMinorAlloc struct {
+	e     CircMinorEvent
+	path  [4]Relay
+	flags [4]string
 }
 
 // parseCircMinorEvent parses a CIRC_MINOR event.
 func parseCircMinorEvent(ev *Event) (*CircMinorEvent, error) {
-	var a evArgs
-	if err := scanEvent(&a, ev, "CIRC_MINOR"); err != nil {
-		return nil, err
+	if ev.Type != "CIRC_MINOR" {
+		return nil, wantType(ev, "CIRC_MINOR")
 	}
-	pos := a.ps()
-	if len(pos) < 2 {
+	a := &circMinorAlloc{}
+	e := &a.e
+	sc := evScan{s: ev.Text()}
+	n := 0
+	var path, flags, created string
+	for {
+		k, v, ok := sc.next()
+		if !ok {
+			break
+		}
+		switch k {
+		case "":
+			switch n {
+			case 0:
+				e.ID = v
+			case 1:
+				e.Event = v
+			case 2:
+				path = v
+			}
+			n++
+		case "BUILD_FLAGS":
+			flags = v
+		case "PURPOSE":
+			e.Purpose = v
+		case "HS_STATE":
+			e.HSState = v
+		case "REND_QUERY":
+			e.RendQuery = v
+		case "TIME_CREATED":
+			created = v
+		case "OLD_PURPOSE":
+			e.OldPurpose = v
+		case "OLD_HS_STATE":
+			e.OldHSState = v
+		}
+	}
+	if sc.err != nil {
+		return nil, malformed(ev, sc.err.Error())
+	}
+	if n < 2 {
 		return nil, malformed(ev, "want circuit ID and event")
 	}
-	e := &CircMinorEvent{ID: pos[0], Event: pos[1], Args: a.m(),
-		BuildFlags: splitList(a.get("BUILD_FLAGS")), Purpose: a.get("PURPOSE"), HSState: a.get("HS_STATE"),
-		RendQuery: a.get("REND_QUERY"), TimeCreated: parseTime(a.get("TIME_CREATED")),
-		OldPurpose: a.get("OLD_PURPOSE"), OldHSState: a.get("OLD_HS_STATE")}
-	if len(pos) > 2 {
-		e.Path = parsePath(pos[2])
-	}
+	e.Path = parsePath(a.path[:0], path)
+	e.BuildFlags = splitList(a.flags[:0], flags)
+	e.TimeCreated = parseTime(created)
 	return e, nil
 }
 
-// StreamEvent is a STREAM event (control-spec §4.1.2).
+// StreamEvent is a STREAM event (control-spec §4.1.2). Keyword arguments
+// without a field here (CLIENT_PROTOCOL, NYM_EPOCH, SESSION_GROUP,
+// ISO_FIELDS, ...) are in [Event.Args] of the event.
 type StreamEvent struct {
 	ID        string
 	Status    string // NEW, SUCCEEDED, FAILED, CLOSED, DETACHED, ...
@@ -268,22 +407,60 @@ type StreamEvent struct {
 	Source       string
 	SourceAddr   string
 	Purpose      string
-	Args         map[string]string
+	// SOCKSUsername and SOCKSPassword are the credentials the SOCKS
+	// client gave (empty when it gave none).
+	SOCKSUsername string
+	SOCKSPassword string
 }
 
 // parseStreamEvent parses a STREAM event.
 func parseStreamEvent(ev *Event) (*StreamEvent, error) {
-	var a evArgs
-	if err := scanEvent(&a, ev, "STREAM"); err != nil {
-		return nil, err
+	if ev.Type != "STREAM" {
+		return nil, wantType(ev, "STREAM")
 	}
-	pos := a.ps()
-	if len(pos) < 4 {
+	e := &StreamEvent{}
+	sc := evScan{s: ev.Text()}
+	n := 0
+	for {
+		k, v, ok := sc.next()
+		if !ok {
+			break
+		}
+		switch k {
+		case "":
+			switch n {
+			case 0:
+				e.ID = v
+			case 1:
+				e.Status = v
+			case 2:
+				e.CircuitID = v
+			case 3:
+				e.Target = v
+			}
+			n++
+		case "REASON":
+			e.Reason = v
+		case "REMOTE_REASON":
+			e.RemoteReason = v
+		case "SOURCE":
+			e.Source = v
+		case "SOURCE_ADDR":
+			e.SourceAddr = v
+		case "PURPOSE":
+			e.Purpose = v
+		case "SOCKS_USERNAME":
+			e.SOCKSUsername = v
+		case "SOCKS_PASSWORD":
+			e.SOCKSPassword = v
+		}
+	}
+	if sc.err != nil {
+		return nil, malformed(ev, sc.err.Error())
+	}
+	if n < 4 {
 		return nil, malformed(ev, "want stream ID, status, circuit ID and target")
 	}
-	e := &StreamEvent{ID: pos[0], Status: pos[1], CircuitID: pos[2], Target: pos[3], Args: a.m(),
-		Reason: a.get("REASON"), RemoteReason: a.get("REMOTE_REASON"), Source: a.get("SOURCE"),
-		SourceAddr: a.get("SOURCE_ADDR"), Purpose: a.get("PURPOSE")}
 	e.TargetHost = e.Target
 	if i := strings.LastIndexByte(e.Target, ':'); i >= 0 {
 		if p, err := strconv.Atoi(e.Target[i+1:]); err == nil {
@@ -293,45 +470,73 @@ func parseStreamEvent(ev *Event) (*StreamEvent, error) {
 	return e, nil
 }
 
-// ORConnEvent is an ORCONN event (control-spec §4.1.3).
+// ORConnEvent is an ORCONN event (control-spec §4.1.3). Keyword arguments
+// without a field here are in [Event.Args] of the event.
 type ORConnEvent struct {
 	Target string // LongName or address:port
 	Status string // NEW, LAUNCHED, CONNECTED, FAILED, CLOSED
 	Reason string
 	NCircs int
 	ID     string
-	Args   map[string]string
 }
 
 // parseORConnEvent parses an ORCONN event.
 func parseORConnEvent(ev *Event) (*ORConnEvent, error) {
-	var a evArgs
-	if err := scanEvent(&a, ev, "ORCONN"); err != nil {
-		return nil, err
+	if ev.Type != "ORCONN" {
+		return nil, wantType(ev, "ORCONN")
 	}
-	pos := a.ps()
-	if len(pos) < 2 {
+	e := &ORConnEvent{}
+	sc := evScan{s: ev.Text()}
+	n := 0
+	for {
+		k, v, ok := sc.next()
+		if !ok {
+			break
+		}
+		switch k {
+		case "":
+			switch n {
+			case 0:
+				e.Target = v
+			case 1:
+				e.Status = v
+			}
+			n++
+		case "REASON":
+			e.Reason = v
+		case "NCIRCS":
+			e.NCircs = atoi(v)
+		case "ID":
+			e.ID = v
+		}
+	}
+	if sc.err != nil {
+		return nil, malformed(ev, sc.err.Error())
+	}
+	if n < 2 {
 		return nil, malformed(ev, "want target and status")
 	}
-	e := &ORConnEvent{Target: pos[0], Status: pos[1], Reason: a.get("REASON"), ID: a.get("ID"), Args: a.m()}
-	e.NCircs, _ = strconv.Atoi(a.get("NCIRCS"))
 	return e, nil
 }
 
-// BWEvent is a BW event, sent once per second (control-spec §4.1.4).
+// BWEvent is a BW event, sent once per second (control-spec §4.1.4). The
+// per-type counts some tors add (DIR=, EXIT=, ...) are in [Event.Args] of
+// the event.
 type BWEvent struct {
 	Read, Written uint64
-	Args          map[string]string
 }
 
 // parseBWEvent parses a BW event.
 func parseBWEvent(ev *Event) (*BWEvent, error) {
-	var a evArgs
-	if err := scanEvent(&a, ev, "BW"); err != nil {
+	if ev.Type != "BW" {
+		return nil, wantType(ev, "BW")
+	}
+	var pos [2]string
+	n, err := scanPositional(ev, pos[:])
+	if err != nil {
 		return nil, err
 	}
-	pos := a.ps()
-	if len(pos) < 2 {
+	if n < 2 {
 		return nil, malformed(ev, "want bytes read and written")
 	}
 	r, err1 := strconv.ParseUint(pos[0], 10, 64)
@@ -339,27 +544,50 @@ func parseBWEvent(ev *Event) (*BWEvent, error) {
 	if err1 != nil || err2 != nil {
 		return nil, malformed(ev, "byte counts are not numbers")
 	}
-	return &BWEvent{Read: r, Written: w, Args: a.m()}, nil
+	return &BWEvent{Read: r, Written: w}, nil
 }
 
-// CircBWEvent is a CIRC_BW event (control-spec §4.1.22).
+// CircBWEvent is a CIRC_BW event (control-spec §4.1.22). The other
+// counters tor sends (DELIVERED_READ, OVERHEAD_WRITTEN, SS, CWND, RTT,
+// ...) are in [Event.Args] of the event.
 type CircBWEvent struct {
 	ID            string
 	Read, Written uint64
 	Time          time.Time
-	Args          map[string]string
 }
 
 // parseCircBWEvent parses a CIRC_BW event.
 func parseCircBWEvent(ev *Event) (*CircBWEvent, error) {
-	var a evArgs
-	if err := scanEvent(&a, ev, "CIRC_BW"); err != nil {
-		return nil, err
+	if ev.Type != "CIRC_BW" {
+		return nil, wantType(ev, "CIRC_BW")
 	}
-	if a.get("ID") == "" {
+	e := &CircBWEvent{}
+	sc := evScan{s: ev.Text()}
+	var tm string
+	for {
+		k, v, ok := sc.next()
+		if !ok {
+			break
+		}
+		switch k {
+		case "ID":
+			e.ID = v
+		case "READ":
+			e.Read = atou(v)
+		case "WRITTEN":
+			e.Written = atou(v)
+		case "TIME":
+			tm = v
+		}
+	}
+	if sc.err != nil {
+		return nil, malformed(ev, sc.err.Error())
+	}
+	if e.ID == "" {
 		return nil, malformed(ev, "no ID")
 	}
-	return &CircBWEvent{ID: a.get("ID"), Read: atou(a.get("READ")), Written: atou(a.get("WRITTEN")), Time: parseTime(a.get("TIME")), Args: a.m()}, nil
+	e.Time = parseTime(tm)
+	return e, nil
 }
 
 // StreamBWEvent is a STREAM_BW event (control-spec §4.1.13). Note that tor
@@ -368,27 +596,26 @@ type StreamBWEvent struct {
 	ID            string
 	Written, Read uint64
 	Time          time.Time
-	Args          map[string]string
 }
 
 // parseStreamBWEvent parses a STREAM_BW event.
 func parseStreamBWEvent(ev *Event) (*StreamBWEvent, error) {
-	var a evArgs
-	if err := scanEvent(&a, ev, "STREAM_BW"); err != nil {
+	if ev.Type != "STREAM_BW" {
+		return nil, wantType(ev, "STREAM_BW")
+	}
+	var pos [4]string
+	n, err := scanPositional(ev, pos[:])
+	if err != nil {
 		return nil, err
 	}
-	pos := a.ps()
-	if len(pos) < 3 {
+	if n < 3 {
 		return nil, malformed(ev, "want stream ID, written and read")
 	}
-	e := &StreamBWEvent{ID: pos[0], Written: atou(pos[1]), Read: atou(pos[2]), Args: a.m()}
-	if len(pos) > 3 {
-		e.Time = parseTime(pos[3])
-	}
-	return e, nil
+	return &StreamBWEvent{ID: pos[0], Written: atou(pos[1]), Read: atou(pos[2]), Time: parseTime(pos[3])}, nil
 }
 
-// AddrMapEvent is an ADDRMAP event (control-spec §4.1.7).
+// AddrMapEvent is an ADDRMAP event (control-spec §4.1.7). Keyword
+// arguments without a field here are in [Event.Args] of the event.
 type AddrMapEvent struct {
 	Address    string
 	NewAddress string // "<error>" when resolution failed
@@ -399,24 +626,50 @@ type AddrMapEvent struct {
 	Error    string
 	Cached   string // "YES" or "NO"
 	StreamID string
-	Args     map[string]string
 }
 
 // parseAddrMapEvent parses an ADDRMAP event.
 func parseAddrMapEvent(ev *Event) (*AddrMapEvent, error) {
-	args, pos, err := eventArgs(ev, "ADDRMAP")
-	if err != nil {
-		return nil, err
+	if ev.Type != "ADDRMAP" {
+		return nil, wantType(ev, "ADDRMAP")
 	}
-	if len(pos) < 2 {
+	e := &AddrMapEvent{}
+	sc := evScan{s: ev.Text()}
+	n := 0
+	var expires string
+	for {
+		k, v, ok := sc.next()
+		if !ok {
+			break
+		}
+		switch k {
+		case "":
+			switch n {
+			case 0:
+				e.Address = v
+			case 1:
+				e.NewAddress = v
+			case 2:
+				e.Expiry = v
+			}
+			n++
+		case "error":
+			e.Error = v
+		case "CACHED":
+			e.Cached = v
+		case "STREAMID":
+			e.StreamID = v
+		case "EXPIRES":
+			expires = v
+		}
+	}
+	if sc.err != nil {
+		return nil, malformed(ev, sc.err.Error())
+	}
+	if n < 2 {
 		return nil, malformed(ev, "want address and new address")
 	}
-	m := args.Map()
-	e := &AddrMapEvent{Address: pos[0], NewAddress: pos[1], Error: m["error"], Cached: m["CACHED"],
-		StreamID: m["STREAMID"], Expires: parseTime(m["EXPIRES"]), Args: m}
-	if len(pos) > 2 {
-		e.Expiry = pos[2]
-	}
+	e.Expires = parseTime(expires)
 	return e, nil
 }
 
@@ -425,11 +678,15 @@ type SignalEvent struct{ Signal string }
 
 // parseSignalEvent parses a SIGNAL event.
 func parseSignalEvent(ev *Event) (*SignalEvent, error) {
-	_, pos, err := eventArgs(ev, "SIGNAL")
+	if ev.Type != "SIGNAL" {
+		return nil, wantType(ev, "SIGNAL")
+	}
+	var pos [1]string
+	n, err := scanPositional(ev, pos[:])
 	if err != nil {
 		return nil, err
 	}
-	if len(pos) < 1 {
+	if n < 1 {
 		return nil, malformed(ev, "no signal")
 	}
 	return &SignalEvent{Signal: pos[0]}, nil
@@ -440,11 +697,15 @@ type NetworkLivenessEvent struct{ Status string } // UP or DOWN
 
 // parseNetworkLivenessEvent parses a NETWORK_LIVENESS event.
 func parseNetworkLivenessEvent(ev *Event) (*NetworkLivenessEvent, error) {
-	_, pos, err := eventArgs(ev, "NETWORK_LIVENESS")
+	if ev.Type != "NETWORK_LIVENESS" {
+		return nil, wantType(ev, "NETWORK_LIVENESS")
+	}
+	var pos [1]string
+	n, err := scanPositional(ev, pos[:])
 	if err != nil {
 		return nil, err
 	}
-	if len(pos) < 1 {
+	if n < 1 {
 		return nil, malformed(ev, "no status")
 	}
 	return &NetworkLivenessEvent{Status: pos[0]}, nil
@@ -459,11 +720,15 @@ type GuardEvent struct {
 
 // parseGuardEvent parses a GUARD event.
 func parseGuardEvent(ev *Event) (*GuardEvent, error) {
-	_, pos, err := eventArgs(ev, "GUARD")
+	if ev.Type != "GUARD" {
+		return nil, wantType(ev, "GUARD")
+	}
+	var pos [3]string
+	n, err := scanPositional(ev, pos[:])
 	if err != nil {
 		return nil, err
 	}
-	if len(pos) < 3 {
+	if n < 3 {
 		return nil, malformed(ev, "want type, name and status")
 	}
 	return &GuardEvent{GuardType: pos[0], Relay: parseRelay(pos[1]), Status: pos[2]}, nil
@@ -474,15 +739,28 @@ type NewDescEvent struct{ Relays []Relay }
 
 // parseNewDescEvent parses a NEWDESC event.
 func parseNewDescEvent(ev *Event) (*NewDescEvent, error) {
-	_, pos, err := eventArgs(ev, "NEWDESC")
+	if ev.Type != "NEWDESC" {
+		return nil, wantType(ev, "NEWDESC")
+	}
+	n, err := scanPositional(ev, nil)
 	if err != nil {
 		return nil, err
 	}
 	e := &NewDescEvent{}
-	for _, p := range pos {
-		e.Relays = append(e.Relays, parseRelay(p))
+	if n == 0 {
+		return e, nil
 	}
-	return e, nil
+	e.Relays = make([]Relay, 0, n)
+	sc := evScan{s: ev.Text()}
+	for {
+		k, v, ok := sc.next()
+		if !ok {
+			return e, nil
+		}
+		if k == "" {
+			e.Relays = append(e.Relays, parseRelay(v))
+		}
+	}
 }
 
 // NSEvent is an NS or NEWCONSENSUS event (control-spec §4.1.12, §4.1.15):
@@ -550,7 +828,8 @@ func parseConfChangedEvent(ev *Event) (*ConfChangedEvent, error) {
 	return e, nil
 }
 
-// HSDescEvent is an HS_DESC event (control-spec §4.1.25).
+// HSDescEvent is an HS_DESC event (control-spec §4.1.25). Keyword
+// arguments without a field here are in [Event.Args] of the event.
 type HSDescEvent struct {
 	// Action is REQUESTED, UPLOAD, RECEIVED, UPLOADED, IGNORE, FAILED or
 	// CREATED.
@@ -568,7 +847,6 @@ type HSDescEvent struct {
 	Reason     string
 	Replica    string
 	HSDirIndex string
-	Args       map[string]string
 }
 
 // HSDirFingerprint returns the fingerprint part of HSDir.
@@ -576,18 +854,45 @@ func (e *HSDescEvent) HSDirFingerprint() string { return parseRelay(e.HSDir).Fin
 
 // parseHSDescEvent parses an HS_DESC event.
 func parseHSDescEvent(ev *Event) (*HSDescEvent, error) {
-	var a evArgs
-	if err := scanEvent(&a, ev, "HS_DESC"); err != nil {
-		return nil, err
+	if ev.Type != "HS_DESC" {
+		return nil, wantType(ev, "HS_DESC")
 	}
-	pos := a.ps()
-	if len(pos) < 4 {
+	e := &HSDescEvent{}
+	sc := evScan{s: ev.Text()}
+	n := 0
+	for {
+		k, v, ok := sc.next()
+		if !ok {
+			break
+		}
+		switch k {
+		case "":
+			switch n {
+			case 0:
+				e.Action = v
+			case 1:
+				e.Address = v
+			case 2:
+				e.AuthType = v
+			case 3:
+				e.HSDir = v
+			case 4:
+				e.DescriptorID = v
+			}
+			n++
+		case "REASON":
+			e.Reason = v
+		case "REPLICA":
+			e.Replica = v
+		case "HSDIR_INDEX":
+			e.HSDirIndex = v
+		}
+	}
+	if sc.err != nil {
+		return nil, malformed(ev, sc.err.Error())
+	}
+	if n < 4 {
 		return nil, malformed(ev, "want action, address, auth type and HSDir")
-	}
-	e := &HSDescEvent{Action: pos[0], Address: pos[1], AuthType: pos[2], HSDir: pos[3],
-		Reason: a.get("REASON"), Replica: a.get("REPLICA"), HSDirIndex: a.get("HSDIR_INDEX"), Args: a.m()}
-	if len(pos) > 4 {
-		e.DescriptorID = pos[4]
 	}
 	return e, nil
 }
@@ -603,33 +908,42 @@ type HSDescContentEvent struct {
 
 // parseHSDescContentEvent parses an HS_DESC_CONTENT event.
 func parseHSDescContentEvent(ev *Event) (*HSDescContentEvent, error) {
-	_, pos, err := eventArgs(ev, "HS_DESC_CONTENT")
+	if ev.Type != "HS_DESC_CONTENT" {
+		return nil, wantType(ev, "HS_DESC_CONTENT")
+	}
+	var pos [3]string
+	n, err := scanPositional(ev, pos[:])
 	if err != nil {
 		return nil, err
 	}
-	if len(pos) < 3 {
+	if n < 3 {
 		return nil, malformed(ev, "want address, descriptor ID and HSDir")
 	}
 	return &HSDescContentEvent{Address: pos[0], DescriptorID: pos[1], HSDir: pos[2], Descriptor: ev.Data()}, nil
 }
 
 // BuildTimeoutSetEvent is a BUILDTIMEOUT_SET event (control-spec
-// §4.1.16).
+// §4.1.16). Its keyword arguments (TOTAL_TIMES, TIMEOUT_MS, XM, ALPHA,
+// CUTOFF_QUANTILE, TIMEOUT_RATE, CLOSE_MS, CLOSE_RATE) are in
+// [Event.Args] of the event.
 type BuildTimeoutSetEvent struct {
 	Type string // COMPUTED, RESET, SUSPENDED, DISCARD, RESUME
-	Args map[string]string
 }
 
 // parseBuildTimeoutSetEvent parses a BUILDTIMEOUT_SET event.
 func parseBuildTimeoutSetEvent(ev *Event) (*BuildTimeoutSetEvent, error) {
-	args, pos, err := eventArgs(ev, "BUILDTIMEOUT_SET")
+	if ev.Type != "BUILDTIMEOUT_SET" {
+		return nil, wantType(ev, "BUILDTIMEOUT_SET")
+	}
+	var pos [1]string
+	n, err := scanPositional(ev, pos[:])
 	if err != nil {
 		return nil, err
 	}
-	if len(pos) < 1 {
+	if n < 1 {
 		return nil, malformed(ev, "no type")
 	}
-	return &BuildTimeoutSetEvent{Type: pos[0], Args: args.Map()}, nil
+	return &BuildTimeoutSetEvent{Type: pos[0]}, nil
 }
 
 // parseEvent decodes an event into its typed form: *StatusEvent,

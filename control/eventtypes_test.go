@@ -1,6 +1,7 @@
 package control
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -26,9 +27,15 @@ func TestParseStatusEvent(t *testing.T) {
 	assert.Equal(t, "STATUS_CLIENT", st.Type)
 	assert.Equal(t, "WARN", st.Severity)
 	assert.Equal(t, "BOOTSTRAP", st.Action)
-	assert.Equal(t, "x", st.Args["NEWKEY"])
+	args, err := e.Args() // keywords without a field stay in the event's Args
+	require.NoError(t, err)
+	assert.Equal(t, "x", args.Map()["NEWKEY"])
 	b, ok := st.Bootstrap()
 	require.True(t, ok)
+	b.Tag = "changed by the caller" // a copy: the parsed event is shared
+	b2, _ := st.Bootstrap()
+	assert.Equal(t, "handshake", b2.Tag)
+	b, _ = st.Bootstrap()
 	assert.Equal(t, &Bootstrap{Severity: "WARN", Progress: 14, Tag: "handshake", Summary: "Handshaking with a relay",
 		Warning: "DONE", Reason: "DONE", Count: 1, Recommendation: "ignore", Host: "9C09AAAA", HostAddr: "64.65.1.157:443"}, b)
 	assert.False(t, b.Done())
@@ -65,7 +72,8 @@ func TestParseCircEvents(t *testing.T) {
 	c, err = parseCircEvent(ev(t, `650 CIRC 7 BUILT $AAAA~alpha,$BBBB=beta,$CCCC,delta PURPOSE=HS_SERVICE_REND HS_STATE=HSSR_JOINED REND_QUERY=abc SOCKS_USERNAME="It's a me, Mario!" TIME_CREATED=garbage`))
 	require.NoError(t, err)
 	assert.Equal(t, []Relay{{"AAAA", "alpha"}, {"BBBB", "beta"}, {"CCCC", ""}, {"", "delta"}}, c.Path)
-	assert.Equal(t, "It's a me, Mario!", c.Args["SOCKS_USERNAME"])
+	assert.Equal(t, "It's a me, Mario!", c.SOCKSUsername)
+	assert.Empty(t, c.SOCKSPassword)
 	assert.True(t, c.TimeCreated.IsZero())
 	assert.Equal(t, "HSSR_JOINED", c.HSState)
 	assert.Equal(t, "$AAAA~alpha", c.Path[0].String())
@@ -91,7 +99,15 @@ func TestParseStreamAndConnEvents(t *testing.T) {
 	assert.Equal(t, "2001:db8::1", s.TargetHost)
 	assert.Equal(t, 443, s.TargetPort)
 	assert.Equal(t, "127.0.0.1:5555", s.SourceAddr)
-	assert.Equal(t, "SOCKS5", s.Args["CLIENT_PROTOCOL"])
+	assert.Empty(t, s.SOCKSUsername)
+	se := ev(t, `650 STREAM 42 SUCCEEDED 7 2001:db8::1:443 SOURCE_ADDR=127.0.0.1:5555 PURPOSE=USER CLIENT_PROTOCOL=SOCKS5`)
+	args, err := se.Args()
+	require.NoError(t, err)
+	assert.Equal(t, "SOCKS5", args.Map()["CLIENT_PROTOCOL"])
+	s, err = parseStreamEvent(ev(t, `650 STREAM 45 NEW 0 example.com:80 SOURCE=SOCKS SOCKS_USERNAME="user one" SOCKS_PASSWORD="p\\w" REMOTE_REASON=DONE`))
+	require.NoError(t, err)
+	assert.Equal(t, &StreamEvent{ID: "45", Status: "NEW", CircuitID: "0", Target: "example.com:80", TargetHost: "example.com", TargetPort: 80,
+		RemoteReason: "DONE", Source: "SOCKS", SOCKSUsername: "user one", SOCKSPassword: `p\w`}, s)
 	s, err = parseStreamEvent(ev(t, `650 STREAM 43 NEW 0 (Tor_internal):0 REASON=MISC`))
 	require.NoError(t, err)
 	assert.Equal(t, "(Tor_internal)", s.TargetHost)
@@ -103,8 +119,7 @@ func TestParseStreamAndConnEvents(t *testing.T) {
 
 	o, err := parseORConnEvent(ev(t, `650 ORCONN $AAAA~relay CLOSED REASON=DONE NCIRCS=3 ID=18`))
 	require.NoError(t, err)
-	assert.Equal(t, &ORConnEvent{Target: "$AAAA~relay", Status: "CLOSED", Reason: "DONE", NCircs: 3, ID: "18",
-		Args: map[string]string{"REASON": "DONE", "NCIRCS": "3", "ID": "18"}}, o)
+	assert.Equal(t, &ORConnEvent{Target: "$AAAA~relay", Status: "CLOSED", Reason: "DONE", NCircs: 3, ID: "18"}, o)
 	_, err = parseORConnEvent(ev(t, `650 ORCONN x`))
 	assert.ErrorIs(t, err, ErrMalformedEvent)
 
@@ -124,7 +139,7 @@ func TestParseBandwidthEvents(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, uint64(1024), b.Read)
 	assert.Equal(t, uint64(2048), b.Written)
-	assert.Equal(t, "10", b.Args["DIR"])
+
 	_, err = parseBWEvent(ev(t, `650 BW x y`))
 	assert.ErrorIs(t, err, ErrMalformedEvent)
 	_, err = parseBWEvent(ev(t, `650 BW 1`))
@@ -136,13 +151,13 @@ func TestParseBandwidthEvents(t *testing.T) {
 	assert.Equal(t, uint64(10), cb.Read)
 	assert.Equal(t, uint64(20), cb.Written)
 	assert.Equal(t, time.Date(2024, 1, 2, 3, 4, 5, 5e8, time.UTC), cb.Time)
-	assert.Equal(t, "124", cb.Args["CWND"])
+
 	_, err = parseCircBWEvent(ev(t, `650 CIRC_BW READ=1`))
 	assert.ErrorIs(t, err, ErrMalformedEvent)
 
 	sb, err := parseStreamBWEvent(ev(t, `650 STREAM_BW 5 100 200 2024-01-02T03:04:05.000000`))
 	require.NoError(t, err)
-	assert.Equal(t, &StreamBWEvent{ID: "5", Written: 100, Read: 200, Time: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC), Args: map[string]string{}}, sb)
+	assert.Equal(t, &StreamBWEvent{ID: "5", Written: 100, Read: 200, Time: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)}, sb)
 	_, err = parseStreamBWEvent(ev(t, `650 STREAM_BW 5 100`))
 	assert.ErrorIs(t, err, ErrMalformedEvent)
 }
@@ -177,7 +192,7 @@ func TestParseMiscEvents(t *testing.T) {
 	bt, err := parseBuildTimeoutSetEvent(ev(t, `650 BUILDTIMEOUT_SET RESET TOTAL_TIMES=0 TIMEOUT_MS=60000`))
 	require.NoError(t, err)
 	assert.Equal(t, "RESET", bt.Type)
-	assert.Equal(t, "60000", bt.Args["TIMEOUT_MS"])
+
 	_, err = parseBuildTimeoutSetEvent(ev(t, `650 BUILDTIMEOUT_SET`))
 	assert.ErrorIs(t, err, ErrMalformedEvent)
 
@@ -307,4 +322,150 @@ func TestParseOnions(t *testing.T) {
 	assert.Empty(t, parseOnions(""))
 	assert.Equal(t, []string{"a"}, parseOnions("a"))
 	assert.Equal(t, []string{"a", "b"}, parseOnions("a\nb"))
+}
+
+// The scanner behind the typed parsers: arguments in any order, the last
+// of a repeated keyword wins, long paths and flag lists, and every parser
+// refuses a malformed quoted value and an event of another type.
+func TestEventScanner(t *testing.T) {
+	c, err := parseCircEvent(ev(t, `650 CIRC PURPOSE=GENERAL 5 REASON=A BUILT $A~a,$B~b,$C~c,$D~d,$E~e,$F~f BUILD_FLAGS=F1,F2,F3,F4,F5 REASON=B SOCKS_PASSWORD="pw"`))
+	require.NoError(t, err)
+	assert.Equal(t, "5", c.ID)
+	assert.Equal(t, "BUILT", c.Status)
+	assert.Equal(t, "GENERAL", c.Purpose)
+	assert.Equal(t, "B", c.Reason)
+	assert.Equal(t, "pw", c.SOCKSPassword)
+	assert.Equal(t, []string{"F1", "F2", "F3", "F4", "F5"}, c.BuildFlags)
+	require.Len(t, c.Path, 6)
+	assert.Equal(t, Relay{"F", "f"}, c.Path[5])
+
+	// A user's append never writes into the parsed event's arrays.
+	c, err = parseCircEvent(ev(t, `650 CIRC 6 BUILT $A~a,$B~b BUILD_FLAGS=X`))
+	require.NoError(t, err)
+	assert.Equal(t, len(c.Path), cap(c.Path))
+	assert.Equal(t, len(c.BuildFlags), cap(c.BuildFlags))
+	m, err := parseCircMinorEvent(ev(t, `650 CIRC_MINOR 6 CANNIBALIZED $A~a BUILD_FLAGS=X,Y TIME_CREATED=2026-11-22T06:05:03 HS_STATE=HSCI_CONNECTING REND_QUERY=q PURPOSE=HS_CLIENT_INTRO`))
+	require.NoError(t, err)
+	assert.Equal(t, &CircMinorEvent{ID: "6", Event: "CANNIBALIZED", Path: []Relay{{"A", "a"}}, BuildFlags: []string{"X", "Y"},
+		Purpose: "HS_CLIENT_INTRO", HSState: "HSCI_CONNECTING", RendQuery: "q", TimeCreated: time.Date(2026, 11, 22, 6, 5, 3, 0, time.UTC)}, m)
+
+	// HOSTID wins over HOST in either order; a status other than
+	// BOOTSTRAP has no bootstrap report even with bootstrap keywords.
+	st, err := parseStatusEvent(ev(t, `650 STATUS_CLIENT NOTICE BOOTSTRAP HOSTID=ID1 HOST=H PROGRESS=5`))
+	require.NoError(t, err)
+	b, ok := st.Bootstrap()
+	require.True(t, ok)
+	assert.Equal(t, "ID1", b.Host)
+	assert.Equal(t, 5, b.Progress)
+	st, err = parseStatusEvent(ev(t, `650 STATUS_CLIENT NOTICE CIRCUIT_ESTABLISHED TAG=x PROGRESS=5`))
+	require.NoError(t, err)
+	_, ok = st.Bootstrap()
+	assert.False(t, ok)
+	assert.Equal(t, &StatusEvent{Type: "STATUS_CLIENT", Severity: "NOTICE", Action: "CIRCUIT_ESTABLISHED"}, st)
+
+	nd, err := parseNewDescEvent(ev(t, `650 NEWDESC $A~a K=v $B~b`))
+	require.NoError(t, err)
+	assert.Equal(t, []Relay{{"A", "a"}, {"B", "b"}}, nd.Relays)
+	nd, err = parseNewDescEvent(ev(t, `650 NEWDESC`))
+	require.NoError(t, err)
+	assert.Nil(t, nd.Relays)
+
+	hc, err := parseHSDescContentEvent(ev(t, "650+HS_DESC_CONTENT addr descid $A~a\ndesc line\n.\n650 OK"))
+	require.NoError(t, err)
+	assert.Equal(t, &HSDescContentEvent{Address: "addr", DescriptorID: "descid", HSDir: "$A~a", Descriptor: "desc line"}, hc)
+
+	parsers := map[string]func(*Event) (any, error){
+		"STATUS_CLIENT":    func(e *Event) (any, error) { return parseStatusEvent(e) },
+		"CIRC":             func(e *Event) (any, error) { return parseCircEvent(e) },
+		"CIRC_MINOR":       func(e *Event) (any, error) { return parseCircMinorEvent(e) },
+		"STREAM":           func(e *Event) (any, error) { return parseStreamEvent(e) },
+		"ORCONN":           func(e *Event) (any, error) { return parseORConnEvent(e) },
+		"BW":               func(e *Event) (any, error) { return parseBWEvent(e) },
+		"CIRC_BW":          func(e *Event) (any, error) { return parseCircBWEvent(e) },
+		"STREAM_BW":        func(e *Event) (any, error) { return parseStreamBWEvent(e) },
+		"ADDRMAP":          func(e *Event) (any, error) { return parseAddrMapEvent(e) },
+		"SIGNAL":           func(e *Event) (any, error) { return parseSignalEvent(e) },
+		"NETWORK_LIVENESS": func(e *Event) (any, error) { return parseNetworkLivenessEvent(e) },
+		"GUARD":            func(e *Event) (any, error) { return parseGuardEvent(e) },
+		"NEWDESC":          func(e *Event) (any, error) { return parseNewDescEvent(e) },
+		"HS_DESC":          func(e *Event) (any, error) { return parseHSDescEvent(e) },
+		"HS_DESC_CONTENT":  func(e *Event) (any, error) { return parseHSDescContentEvent(e) },
+		"BUILDTIMEOUT_SET": func(e *Event) (any, error) { return parseBuildTimeoutSetEvent(e) },
+	}
+	for typ, parse := range parsers {
+		// Enough positional arguments for every parser, then a bad quote.
+		for _, bad := range []string{` K="unterminated`, ` K="x"y`, ` "a\400"`} {
+			_, err := parse(ev(t, "650 "+typ+" 1 2 3 4 5 ID=1"+bad))
+			assert.ErrorIs(t, err, ErrMalformedEvent, "%s%s", typ, bad)
+		}
+		other := "SIGNAL"
+		if typ == "SIGNAL" {
+			other = "BW"
+		}
+		_, err := parse(ev(t, "650 "+other+" 1 2 3 4 5 ID=1"))
+		assert.ErrorIs(t, err, ErrMalformedEvent, "%s given %s", typ, other)
+	}
+}
+
+// Parsing one of the benchmark's events allocates its typed value and
+// nothing else (the Args maps are gone).
+func TestEventParseAllocs(t *testing.T) {
+	for _, line := range []string{
+		"650 CIRC 1042 BUILT $9C09D5CA6E2C5A7DC8D8B4B5FAD1F0A5B7E4D3C2~relay1,$1F2E3D4C5B6A79881726354453627180A9B8C7D6~relay2,$0A1B2C3D4E5F60718293A4B5C6D7E8F901234567~exit3 BUILD_FLAGS=NEED_CAPACITY PURPOSE=GENERAL TIME_CREATED=2026-11-22T06:05:03.131771",
+		"650 STREAM 2211 SUCCEEDED 1042 93.184.216.34:443 SOURCE_ADDR=127.0.0.1:51334 PURPOSE=USER",
+		"650 ORCONN $9C09D5CA6E2C5A7DC8D8B4B5FAD1F0A5B7E4D3C2~relay1 CONNECTED NCIRCS=3 ID=117",
+		"650 BW 10240 20480",
+		"650 CIRC_BW ID=1042 READ=498 WRITTEN=996 TIME=2026-11-22T06:05:04.000000 DELIVERED_READ=498",
+		`650 STATUS_CLIENT NOTICE BOOTSTRAP PROGRESS=75 TAG=enough_dirinfo SUMMARY="Loaded enough directory info to build circuits"`,
+		"650 HS_DESC UPLOADED kjawryjpvr7yslij76jnuyycs6jlu2sxo2dmslswedczyhkgfzsfztyd UNKNOWN $1F2E3D4C5B6A79881726354453627180A9B8C7D6~relay2",
+		`650 ADDRMAP example.com 1.2.3.4 "2012-11-19 00:50:13" EXPIRES="2012-11-19 05:50:13" CACHED="NO" STREAMID=12`,
+	} {
+		e := ev(t, line)
+		allocs := testing.AllocsPerRun(100, func() {
+			if _, err := parseEvent(e); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if raceEnabled {
+			continue // the race detector's instrumentation allocates
+		}
+		assert.Equal(t, 1.0, allocs, line)
+	}
+}
+
+func TestParseRelayFingerprints(t *testing.T) {
+	fp := "9C09D5CA6E2C5A7DC8D8B4B5FAD1F0A5B7E4D3C2"
+	for in, want := range map[string]Relay{
+		"$" + fp + "~relay1":  {fp, "relay1"},
+		"$" + fp + "=relay1":  {fp, "relay1"},
+		"$" + fp:              {fp, ""},
+		"$" + fp + "~":        {fp, ""},
+		"$" + fp + "AB~n":     {fp + "AB", "n"}, // not 40 digits: found by the loop
+		"$" + fp[:39] + "~n~": {fp[:39], "n~"},
+		"nick":                {"", "nick"},
+		"$":                   {"", ""},
+	} {
+		assert.Equal(t, want, parseRelay(in), in)
+	}
+}
+
+// parseTime computes the date itself; it must agree with time.Date on
+// every day of the years around the leap-year rules, and refuse the days
+// time.Date would normalise into the next month.
+func TestParseTimeMatchesTimeDate(t *testing.T) {
+	for _, y := range []int{0, 1, 1600, 1899, 1900, 1970, 1999, 2000, 2024, 2026, 2100, 9999} {
+		for mo := 1; mo <= 12; mo++ {
+			for d := 1; d <= 31; d++ {
+				s := fmt.Sprintf("%04d-%02d-%02dT%02d:%02d:%02d.%06d", y, mo, d, d%24, (d*7)%60, (d*13)%60, d*1234)
+				want := time.Date(y, time.Month(mo), d, d%24, (d*7)%60, (d*13)%60, d*1234000, time.UTC)
+				got := parseTime(s)
+				if want.Day() != d {
+					assert.True(t, got.IsZero(), s)
+					continue
+				}
+				assert.Equal(t, want, got, s)
+				assert.True(t, want.Equal(got), s)
+			}
+		}
+	}
 }

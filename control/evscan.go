@@ -2,137 +2,112 @@ package control
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
 
-// evArgs is an event line split into its arguments without allocating (the
-// values are substrings of the line, or decoded quoted strings): the typed
-// parsers use it, and build only the map and slices their result keeps.
-// It follows the grammar of [ParseArgs].
-type evArgs struct {
-	posBuf [8]string
-	npos   int
-	kvBuf  [16]Arg
-	nkv    int
-	morePs []string // when there are more than len(posBuf)
-	moreKV []Arg
+// evScan walks the arguments of an event line, one at a time, without
+// allocating: keys and unquoted values are substrings of the line, quoted
+// values are decoded (a substring too when they hold no escape). It
+// follows the grammar of [ParseArgs]. The typed parsers read each argument
+// straight into their result's fields, so no list or map of the arguments
+// is ever built.
+type evScan struct {
+	s   string
+	err error
 }
 
-// scan splits s into a.
-func (a *evArgs) scan(s string) error {
-	a.npos, a.nkv, a.morePs, a.moreKV = 0, 0, nil, nil
-	if err := a.split(s); err != nil {
-		return err
+// next returns the next argument (key is "" for a positional one). It
+// returns ok false at the end of the line or on a malformed quoted value,
+// which leaves the reason in sc.err.
+func (sc *evScan) next() (key, val string, ok bool) {
+	s := sc.s
+	for len(s) > 0 && s[0] == ' ' {
+		s = s[1:]
 	}
-	return nil
-}
-
-// ps returns the positional arguments.
-func (a *evArgs) ps() []string {
-	if a.morePs != nil {
-		return a.morePs
+	if s == "" {
+		sc.s = ""
+		return "", "", false
 	}
-	return a.posBuf[:a.npos]
-}
-
-// kvs returns the keyword arguments.
-func (a *evArgs) kvs() []Arg {
-	if a.moreKV != nil {
-		return a.moreKV
+	// One pass over the token: a keyword ([A-Za-z0-9_]+) followed by '='
+	// is the key; at the first other byte the token is a value, whose end
+	// IndexByte finds.
+	i := 0
+	for ; i < len(s); i++ {
+		c := s[i]
+		if c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' {
+			continue
+		}
+		if c == '=' && i > 0 {
+			key, s, i = s[:i], s[i+1:], 0
+		}
+		break
 	}
-	return a.kvBuf[:a.nkv]
+	if i > 0 && (i == len(s) || s[i] == ' ') { // a bare word
+		sc.s = s[i:]
+		return key, s[:i], true
+	}
+	if len(s) > 0 && s[0] == '"' {
+		v, rest, err := readQuoted(s)
+		if err == nil && rest != "" && rest[0] != ' ' {
+			err = fmt.Errorf("control: no space after quoted value in %q", trimForError(s))
+		}
+		if err != nil {
+			sc.s, sc.err = "", err
+			return "", "", false
+		}
+		sc.s = rest
+		return key, v, true
+	}
+	end := strings.IndexByte(s, ' ')
+	if end < 0 {
+		end = len(s)
+	}
+	sc.s = s[end:]
+	return key, s[:end], true
 }
 
-func (a *evArgs) split(s string) error {
+// scanPositional scans the whole of ev's arguments and returns its first
+// len(dst) positional arguments in dst and how many positional arguments
+// there were; keyword arguments are skipped.
+func scanPositional(ev *Event, dst []string) (int, error) {
+	sc := evScan{s: ev.Text()}
+	n := 0
 	for {
-		for len(s) > 0 && s[0] == ' ' {
-			s = s[1:]
-		}
-		if s == "" {
-			return nil
-		}
-		var key string
-		if k := keywordLen(s); k > 0 {
-			key = s[:k]
-			s = s[k+1:]
-		}
-		var v string
-		quoted := len(s) > 0 && s[0] == '"'
-		if quoted {
-			var rest string
-			var err error
-			if v, rest, err = readQuoted(s); err != nil {
-				return err
-			}
-			if rest != "" && rest[0] != ' ' {
-				return fmt.Errorf("control: no space after quoted value in %q", trimForError(s))
-			}
-			s = rest
-		} else {
-			end := strings.IndexByte(s, ' ')
-			if end < 0 {
-				end = len(s)
-			}
-			v, s = s[:end], s[end:]
-		}
-		switch {
-		case key == "" && a.morePs != nil:
-			a.morePs = append(a.morePs, v)
-		case key == "" && a.npos == len(a.posBuf):
-			a.morePs = append(append([]string(nil), a.posBuf[:]...), v)
-		case key == "":
-			a.posBuf[a.npos] = v
-			a.npos++
-		case a.moreKV != nil:
-			a.moreKV = append(a.moreKV, Arg{Key: key, Value: v, Quoted: quoted})
-		case a.nkv == len(a.kvBuf):
-			a.moreKV = append(append([]Arg(nil), a.kvBuf[:]...), Arg{Key: key, Value: v, Quoted: quoted})
-		default:
-			a.kvBuf[a.nkv] = Arg{Key: key, Value: v, Quoted: quoted}
-			a.nkv++
-		}
-	}
-}
-
-// get returns the value of the last keyword argument key ("" if none).
-func (a *evArgs) get(key string) string {
-	kv := a.kvs()
-	for i := len(kv) - 1; i >= 0; i-- {
-		if kv[i].Key == key {
-			return kv[i].Value
-		}
-	}
-	return ""
-}
-
-// m returns the keyword arguments as a map (the last value wins), as
-// Args.Map does.
-func (a *evArgs) m() map[string]string {
-	kvs := a.kvs()
-	m := make(map[string]string, len(kvs))
-	for _, kv := range kvs {
-		m[kv.Key] = kv.Value
-	}
-	return m
-}
-
-// scanEvent checks ev's type against typ and scans its first line's
-// arguments into a.
-func scanEvent(a *evArgs, ev *Event, typ ...string) error {
-	if len(typ) > 0 {
-		ok := false
-		for _, t := range typ {
-			ok = ok || ev.Type == t
-		}
+		k, v, ok := sc.next()
 		if !ok {
-			return fmt.Errorf("%w: got a %s event, want %s", ErrMalformedEvent, ev.Type, strings.Join(typ, " or "))
+			break
+		}
+		if k == "" {
+			if n < len(dst) {
+				dst[n] = v
+			}
+			n++
 		}
 	}
-	if err := a.scan(ev.Text()); err != nil {
-		return malformed(ev, err.Error())
+	if sc.err != nil {
+		return 0, malformed(ev, sc.err.Error())
 	}
-	return nil
+	return n, nil
+}
+
+// wantType returns the error for an event of another type than the parser
+// is for.
+func wantType(ev *Event, want string) error {
+	return fmt.Errorf("%w: got a %s event, want %s", ErrMalformedEvent, ev.Type, want)
+}
+
+// atou parses a decimal count, 0 if s is not one.
+func atou(s string) uint64 {
+	n, _ := strconv.ParseUint(s, 10, 64)
+	return n
+}
+
+// atoi parses a small decimal number, 0 if s is not one.
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
 }
 
 // parseTime parses tor's ISOTime ("2012-11-19 00:50:13") and ISOTime2
@@ -167,9 +142,23 @@ func parseTime(s string) time.Time {
 			ns *= 10
 		}
 	}
-	t := time.Date(y, time.Month(mo), d, h, mi, se, ns, time.UTC)
-	if t.Day() != d { // 31 April, 29 February of a common year
-		return time.Time{}
+	if d > 30 || (mo == 2 && d > 28) {
+		leap := y%4 == 0 && (y%100 != 0 || y%400 == 0)
+		if max := [13]int{0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}[mo]; d > max || (mo == 2 && d == 29 && !leap) {
+			return time.Time{} // 31 April, 29 February of a common year
+		}
 	}
-	return t
+	// Days since 1970-01-01 of the proleptic Gregorian date (H. Hinnant's
+	// days_from_civil): time.Date would look the UTC location up.
+	if mo <= 2 {
+		y--
+	}
+	era := y / 400
+	if y < 0 { // January or February of year 0
+		era = (y - 399) / 400
+	}
+	yoe := y - era*400
+	doy := (153*((mo+9)%12)+2)/5 + d - 1
+	days := era*146097 + yoe*365 + yoe/4 - yoe/100 + doy - 719468
+	return time.Unix(int64(days)*86400+int64(h*3600+mi*60+se), int64(ns)).UTC()
 }

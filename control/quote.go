@@ -320,6 +320,9 @@ type Arg struct {
 // ("$FP=nick").
 func ParseArgs(s string) (Args, error) {
 	var args Args
+	if n := strings.Count(s, " "); n < len(s) {
+		args = make(Args, 0, n+1) // at most one per space, and one
+	}
 	for {
 		for len(s) > 0 && s[0] == ' ' {
 			s = s[1:]

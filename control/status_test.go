@@ -82,7 +82,7 @@ func TestStatusDocuments(t *testing.T) {
 	circs, err = c.CircuitStatus(ctx)
 	require.NoError(t, err)
 	require.Len(t, circs, 5)
-	assert.Equal(t, "u1", circs[2].Args["SOCKS_USERNAME"])
+	assert.Equal(t, "u1", circs[2].SOCKSUsername)
 
 	cur, det, err := c.Onions(ctx)
 	require.NoError(t, err)
@@ -104,7 +104,7 @@ func TestCircuitStatusMatchesEvent(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, st, 1)
 	assert.Equal(t, ev, st[0])
-	assert.Equal(t, "u 1", st[0].Args["SOCKS_USERNAME"])
+	assert.Equal(t, "u 1", st[0].SOCKSUsername)
 }
 
 func TestParseStatusErrors(t *testing.T) {

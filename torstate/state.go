@@ -283,7 +283,7 @@ func (s *State) pathLocked(p []control.Relay) []Relay {
 func (s *State) circuitFromEvent(e *control.CircEvent) *Circuit {
 	return &Circuit{ID: e.ID, Status: e.Status, Path: s.pathLocked(e.Path), Purpose: e.Purpose,
 		HSState: e.HSState, RendQuery: e.RendQuery, BuildFlags: e.BuildFlags, Created: e.TimeCreated,
-		Reason: e.Reason, RemoteReason: e.RemoteReason, SOCKSUsername: e.Args["SOCKS_USERNAME"]}
+		Reason: e.Reason, RemoteReason: e.RemoteReason, SOCKSUsername: e.SOCKSUsername}
 }
 
 // mergeStream applies a STREAM event (or stream-status line) to st: fields
@@ -306,11 +306,11 @@ func mergeStream(st *Stream, e *control.StreamEvent) {
 	if e.Purpose != "" {
 		st.Purpose = e.Purpose
 	}
-	if v, ok := e.Args["SOCKS_USERNAME"]; ok {
-		st.SOCKSUsername = v
+	if e.SOCKSUsername != "" {
+		st.SOCKSUsername = e.SOCKSUsername
 	}
-	if v, ok := e.Args["SOCKS_PASSWORD"]; ok {
-		st.SOCKSPassword = v
+	if e.SOCKSPassword != "" {
+		st.SOCKSPassword = e.SOCKSPassword
 	}
 	st.Reason, st.RemoteReason = e.Reason, e.RemoteReason
 }

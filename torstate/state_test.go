@@ -72,6 +72,7 @@ func TestSnapshotAndEvents(t *testing.T) {
 	assert.Equal(t, "127.0.0.1:50838", s9.SourceAddr, "kept from the NEW event")
 	assert.Equal(t, "USER", s9.Purpose)
 	assert.Equal(t, "u1", s9.SOCKSUsername)
+	assert.Equal(t, "p1", s9.SOCKSPassword)
 	assert.Equal(t, "127.0.0.1", s9.TargetHost)
 	assert.Equal(t, 80, s9.TargetPort)
 	assert.Equal(t, "NEW", streams[1].Status)

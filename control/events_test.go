@@ -1,0 +1,171 @@
+package control
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gotorcon/tor/control/controltest"
+)
+
+// The reader routes each event to exactly the subscriptions of its type,
+// the same *Event to all of them, and stops routing to a closed one. The
+// events have every size the reader allocates differently (with its text
+// up to 128, 256 and 512 bytes, longer, and several lines).
+func TestDispatchRoutesByType(t *testing.T) {
+	long := func(n int) string { return "650 CIRC 1 BUILT PURPOSE=" + strings.Repeat("x", n) }
+	events := []string{
+		"650 BW 1 2",
+		long(150),
+		long(400),
+		long(5000),
+		"650 STREAM 1 NEW 0 a:1",
+		"650+NS", "r a b c", "s Fast", ".", "650 OK",
+	}
+	c := fake(t, func(s *controltest.Conn) {
+		for {
+			cmd, err := s.ReadCommand()
+			if err != nil {
+				return
+			}
+			switch cmd.Line {
+			case "GETINFO events/names":
+				s.Reply(`552 Unrecognized key "events/names"`)
+			case "GETINFO go":
+				s.Reply(append(events, "250-go=1", "250 OK")...)
+			default:
+				s.Reply("250 OK")
+			}
+		}
+	})
+	ctx := context.Background()
+	a, err := c.Subscribe(ctx, "CIRC", "BW", "NS")
+	require.NoError(t, err)
+	b, err := c.Subscribe(ctx, "BW")
+	require.NoError(t, err)
+	d, err := c.Subscribe(ctx, "STREAM")
+	require.NoError(t, err)
+	_, err = c.GetInfo(ctx, "go") // the events come before the reply
+	require.NoError(t, err)
+
+	var got []string
+	var bwA *Event
+	for range 5 {
+		ev := <-a.Events()
+		if ev.Type == "BW" {
+			bwA = ev
+		}
+		got = append(got, ev.String())
+	}
+	assert.Equal(t, []string{"650 BW 1 2", long(150), long(400), long(5000), "650+NS\nr a b c\ns Fast\n.\n650 OK"}, got)
+	bwB := <-b.Events()
+	assert.Same(t, bwA, bwB, "one *Event for every subscriber")
+	st := <-d.Events()
+	assert.Equal(t, "STREAM 1 NEW 0 a:1", st.Lines[0].Text)
+	assert.Equal(t, "STREAM", st.Type)
+	assert.Empty(t, a.Events(), "nothing else for a")
+	assert.Empty(t, b.Events(), "nothing else for b")
+	assert.Empty(t, d.Events(), "nothing else for d")
+
+	require.NoError(t, a.Close())
+	_, err = c.GetInfo(ctx, "go")
+	require.NoError(t, err)
+	_, open := <-a.Events()
+	assert.False(t, open, "a closed: nothing routed to it")
+	assert.Equal(t, "BW 1 2", (<-b.Events()).Lines[0].Text)
+	assert.Equal(t, "STREAM", (<-d.Events()).Type)
+	assert.Empty(t, b.Events())
+	assert.Empty(t, d.Events())
+}
+
+// Parsed parses an event once, however many subscribers ask at once: they
+// all get the same value, or for a malformed event no value and the same
+// error; an event without a typed form is its own value.
+func TestParsedOnceForEverySubscriber(t *testing.T) {
+	for _, line := range []string{"650 CIRC 1 BUILT PURPOSE=GENERAL", "650 CIRC 1", "650 UNKNOWN_EVENT x=1"} {
+		e := ev(t, line)
+		const n = 8
+		vals := make([]any, n)
+		errs := make([]error, n)
+		start := make(chan struct{})
+		done := make(chan int)
+		for i := range n {
+			go func() {
+				<-start
+				vals[i], errs[i] = e.Parsed()
+				done <- i
+			}()
+		}
+		close(start)
+		for range n {
+			<-done
+		}
+		for i := range n {
+			assert.Equal(t, errs[0], errs[i], line)
+			if vals[0] != nil {
+				assert.Same(t, vals[0], vals[i], line)
+			}
+		}
+		switch line {
+		case "650 CIRC 1":
+			assert.ErrorIs(t, errs[0], ErrMalformedEvent)
+			assert.Nil(t, vals[0])
+		case "650 UNKNOWN_EVENT x=1":
+			require.NoError(t, errs[0])
+			assert.Same(t, e, vals[0])
+		default:
+			require.NoError(t, errs[0])
+			assert.Equal(t, "GENERAL", vals[0].(*CircEvent).Purpose)
+		}
+	}
+}
+
+// evScan, which the typed parsers use, splits a line exactly as ParseArgs
+// (which Event.Args uses) does, and refuses the same lines.
+func TestEvScanMatchesParseArgs(t *testing.T) {
+	for _, s := range evScanSeeds {
+		checkEvScan(t, s)
+	}
+}
+
+func FuzzEvScanMatchesParseArgs(f *testing.F) {
+	for _, s := range evScanSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(checkEvScan)
+}
+
+var evScanSeeds = []string{
+	"", " ", "a", "a b", "  a  b  ", "K=v", "K=", "=v", "K==v", "K=a=b", "_k1=v", "k-1=v",
+	"$AAAA=nick", "a:1 b.c", `K="q v"`, `"q v" x`, `K="a\"b" L=c`, `K="\101\n"`, `abc"def`,
+	`K="x"y`, `K="unterminated`, `"a\400"`, "1042 BUILT $A~a,$B~b PURPOSE=GENERAL TIME_CREATED=2026-11-22T06:05:03.1",
+	"K=v\tw", "\xff=1", "K=\xff",
+}
+
+func checkEvScan(t *testing.T, s string) {
+	want, wantErr := ParseArgs(s)
+	var got Args
+	sc := evScan{s: s}
+	for {
+		k, v, ok := sc.next()
+		if !ok {
+			break
+		}
+		got = append(got, Arg{Key: k, Value: v})
+	}
+	if wantErr != nil {
+		assert.Error(t, sc.err, s)
+		return
+	}
+	require.NoError(t, sc.err, s)
+	for i := range want {
+		want[i].Quoted = false // evScan does not report it
+	}
+	if len(want) == 0 {
+		want = nil
+	}
+	assert.Equal(t, want, got, s)
+}
