@@ -21,7 +21,7 @@ FUZZTIME  ?=
 # (root, or unprivileged user namespaces); otherwise it runs it as is.
 NETNS = $(CURDIR)/.ci/netns
 
-.PHONY: all test demo demo-balance tor vet crossbuild unit fuzz bench bench-go stress tidy
+.PHONY: all test demo demo-balance tor mods vet crossbuild unit fuzz bench bench-go stress tidy
 
 all: test
 
@@ -73,8 +73,12 @@ unit:
 	.ci/leftovers $$tmp || rc=1; \
 	rm -rf $$tmp; exit $$rc
 
-test: tor
+## mods: download the modules; NETNS has no network, so every target
+## that runs Go inside it depends on this.
+mods:
 	$(GO) mod download
+
+test: tor mods
 	$(MAKE) --no-print-directory vet crossbuild
 	$(MAKE) --no-print-directory fuzz
 	$(MAKE) --no-print-directory unit
@@ -82,22 +86,20 @@ test: tor
 ## bench: one run against one tor started for it (unix control socket,
 ## DisableNetwork 1): a raw client, gotorcon and bine v0.2.0 side by side,
 ## printed as a table with ratios (control/benchtable_test.go).
-bench: tor
+bench: tor mods
 	cd control && $(NETNS) $(GO) test -count=1 -run '^TestBenchTable$$' -timeout 20m -benchtable
 
 ## bench-go: every package's Go benchmarks.
-bench-go: tor
+bench-go: tor mods
 	$(NETNS) $(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 ## stress: the control fault tests at full size (1,000,000 events with a
 ## stalled subscriber, 10,000 cancellations on a real tor, Close races).
-stress: tor
+stress: tor mods
 	cd control && $(NETNS) $(GO) test -count=1 -race -v -run '^TestFault' -timeout 30m -stress
 
-demo: tor
-	$(GO) mod download
+demo: tor mods
 	$(NETNS) $(GO) run ./examples/hello
 
-demo-balance: tor
-	$(GO) mod download
+demo-balance: tor mods
 	$(NETNS) $(GO) run ./examples/balance
