@@ -503,8 +503,8 @@ func checkNetwork(ctx context.Context, conn *control.Conn) (testnet bool, err er
 	if err != nil {
 		return false, fmt.Errorf("balance: GETINFO consensus/*: %w", err)
 	}
-	va, err1 := time.Parse(time.DateTime, info["consensus/valid-after"])
-	fu, err2 := time.Parse(time.DateTime, info["consensus/fresh-until"])
+	va, err1 := time.Parse(time.DateTime, info[0])
+	fu, err2 := time.Parse(time.DateTime, info[1])
 	if err1 != nil || err2 != nil {
 		return false, ErrNoConsensus
 	}

@@ -175,11 +175,11 @@ func Load(ctx context.Context, conn *control.Conn, opts *LoadOptions) (*TorConfi
 	if err != nil {
 		return fail(fmt.Errorf("config: read option names and defaults: %w", err))
 	}
-	schema, err := parseConfigNames(info["config/names"])
+	schema, err := parseConfigNames(info[0])
 	if err != nil {
 		return fail(err)
 	}
-	if err := schema.parseDefaults(info["config/defaults"]); err != nil {
+	if err := schema.parseDefaults(info[1]); err != nil {
 		return fail(err)
 	}
 	c := newConfig(schema, true)
@@ -937,7 +937,7 @@ func (c *TorConfig) Save(ctx context.Context, opts SaveOptions) error {
 	if err != nil {
 		return fmt.Errorf("config: ask tor for its torrc: %w", err)
 	}
-	path := info["config-file"]
+	path := info[0]
 	if !opts.AllowUnowned {
 		owned, err := isOwnedTorrc(path)
 		if err != nil {
@@ -947,7 +947,7 @@ func (c *TorConfig) Save(ctx context.Context, opts SaveOptions) error {
 			return fmt.Errorf("%w: tor would overwrite %s (no %s sidecar); pass SaveOptions{AllowUnowned: true} to overwrite it anyway", ErrNotOurTorrc, path, ownedSuffix)
 		}
 	}
-	if info["config-can-saveconf"] == "0" && !opts.Force {
+	if info[1] == "0" && !opts.Force {
 		return fmt.Errorf("%w: %s uses %%include, which SAVECONF would replace by the options themselves; pass SaveOptions{Force: true} to do so", ErrNeedsForce, path)
 	}
 	if err := c.conn.SaveConf(ctx, opts.Force); err != nil {

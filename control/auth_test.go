@@ -124,7 +124,7 @@ func TestAuthenticateMethods(t *testing.T) {
 			fa := tt.fa
 			c := fake(t, fa.serve)
 			require.NoError(t, c.Authenticate(ctx, tt.opts...))
-			_, err := c.GetInfo(ctx, "version")
+			_, err := c.GetInfoValue(ctx, "version")
 			require.NoError(t, err)
 			c.Close()
 			assert.Equal(t, tt.cmds, fa.got)

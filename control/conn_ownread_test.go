@@ -223,7 +223,7 @@ func TestOwnReadCancelled(t *testing.T) {
 	cctx, cancel := context.WithCancel(ctx)
 	errc := make(chan error, 1)
 	go func() {
-		_, err := c.GetInfo(cctx, "hang")
+		_, err := c.GetInfoValue(cctx, "hang")
 		errc <- err
 	}()
 	waitReading(t, c, rdCaller)
@@ -254,7 +254,7 @@ func TestOwnReadPartialAndBigReplies(t *testing.T) {
 				return
 			}
 			switch cmd.Line {
-			case "GETINFO split":
+			case "GETINFO split more":
 				for _, p := range []string{"250-split=a\r\n250+more=\r\nx", "\r\n", ".\r\n250", " OK\r\n"} {
 					s.Write([]byte(p))
 				}
@@ -267,9 +267,9 @@ func TestOwnReadPartialAndBigReplies(t *testing.T) {
 	})
 	ctx := context.Background()
 	for i := 0; i < 3; i++ {
-		m, err := c.GetInfo(ctx, "split")
+		m, err := c.GetInfo(ctx, "split", "more")
 		require.NoError(t, err)
-		assert.Equal(t, map[string]string{"split": "a", "more": "x"}, m)
+		assert.Equal(t, []string{"a", "x"}, m)
 		v, err := c.GetInfoValue(ctx, "big")
 		require.NoError(t, err)
 		assert.Equal(t, strings.TrimSuffix(big, "\n"), v)
@@ -502,7 +502,7 @@ func TestRoleStaysWithReaderUnderConcurrency(t *testing.T) {
 	ctx := context.Background()
 	a := make(chan error, 1)
 	go func() {
-		_, err := c.GetInfo(ctx, "a")
+		_, err := c.GetInfoValue(ctx, "a")
 		a <- err
 	}()
 	// b goes out while a is in flight (tor answers a only after b).

@@ -92,7 +92,7 @@ func TestPipelinedConcurrentCommands(t *testing.T) {
 					errs <- err
 					return
 				}
-				if m[k] != k || m["x"] != "x" || len(m) != 2 {
+				if len(m) != 2 || m[0] != k || m[1] != "x" {
 					errs <- fmt.Errorf("got %v for %s", m, k)
 					return
 				}
@@ -178,7 +178,7 @@ func TestCancelBeforeWriteIsNeverWritten(t *testing.T) {
 	c := NewConn(cc)
 	ctx := context.Background()
 	res := make(chan error, 1)
-	go func() { _, err := c.GetInfo(ctx, "first"); res <- err }()
+	go func() { _, err := c.GetInfoValue(ctx, "first"); res <- err }()
 	<-cc.first
 	cctx, cancel := context.WithCancel(ctx)
 	go func() {
@@ -193,13 +193,13 @@ func TestCancelBeforeWriteIsNeverWritten(t *testing.T) {
 			runtime.Gosched()
 		}
 	}()
-	_, err := c.GetInfo(cctx, "cancelled")
+	_, err := c.GetInfoValue(cctx, "cancelled")
 	assert.ErrorIs(t, err, context.Canceled)
 	close(cc.release)
 	require.NoError(t, <-res)
-	m, err := c.GetInfo(ctx, "after")
+	m, err := c.GetInfoValue(ctx, "after")
 	require.NoError(t, err)
-	assert.Equal(t, "v", m["after"])
+	assert.Equal(t, "v", m)
 	c.Close()
 	sc.Close()
 	<-handlerDone
@@ -215,7 +215,7 @@ func TestCancelAfterWriteKeepsStreamInSync(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	res := make(chan error, 1)
-	go func() { _, err := c.GetInfo(ctx, "version"); res <- err }()
+	go func() { _, err := c.GetInfoValue(ctx, "version"); res <- err }()
 	// Wait until the command is written, then cancel: the call returns at
 	// once although tor has not answered.
 	for !c.hasPending() {
@@ -282,7 +282,7 @@ func TestCloseFailsPendingCalls(t *testing.T) {
 		s.ReadLine() // never answers
 	})
 	res := make(chan error, 1)
-	go func() { _, err := c.GetInfo(context.Background(), "version"); res <- err }()
+	go func() { _, err := c.GetInfoValue(context.Background(), "version"); res <- err }()
 	<-gotCmd
 	require.NoError(t, c.Close())
 	err := <-res
@@ -291,7 +291,7 @@ func TestCloseFailsPendingCalls(t *testing.T) {
 	assert.ErrorAs(t, err, &ce)
 	assert.ErrorIs(t, c.Err(), net.ErrClosed)
 	<-c.Done()
-	_, err = c.GetInfo(context.Background(), "version")
+	_, err = c.GetInfoValue(context.Background(), "version")
 	assert.ErrorIs(t, err, net.ErrClosed)
 	require.NoError(t, c.Close()) // idempotent
 }
@@ -301,7 +301,7 @@ func TestTorClosingFailsPendingCalls(t *testing.T) {
 		s.ReadCommand()
 		s.Reply("250-version=1") // cut short: tor dies mid-reply
 	})
-	_, err := c.GetInfo(context.Background(), "version")
+	_, err := c.GetInfoValue(context.Background(), "version")
 	assert.ErrorIs(t, err, net.ErrClosed)
 	assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
 	<-c.Done()
@@ -319,7 +319,7 @@ func TestProtocolErrorBreaksConnection(t *testing.T) {
 				s.Reply(wire)
 				s.ReadLine()
 			})
-			_, err := c.GetInfo(context.Background(), "version")
+			_, err := c.Request(context.Background(), "GETINFO version")
 			if name == "bad prefix" {
 				assert.ErrorIs(t, err, ErrProtocol)
 				assert.ErrorIs(t, err, net.ErrClosed)
@@ -338,7 +338,7 @@ func TestMaxReplySize(t *testing.T) {
 		s.Reply("250-k="+strings.Repeat("x", 5000), "250 OK")
 		s.ReadLine()
 	}, WithMaxReplySize(1000))
-	_, err := c.GetInfo(context.Background(), "k")
+	_, err := c.GetInfoValue(context.Background(), "k")
 	assert.ErrorIs(t, err, ErrProtocol)
 }
 
@@ -415,7 +415,7 @@ func TestSlowSubscriberNeverBlocks(t *testing.T) {
 	require.NoError(t, err)
 	other, err := c.SubscribeWith(ctx, SubscribeOptions{Buffer: n}, "BW")
 	require.NoError(t, err)
-	_, err = c.GetInfo(ctx, "version") // returns although two subscribers never read
+	_, err = c.GetInfoValue(ctx, "version") // returns although two subscribers never read
 	require.NoError(t, err)
 	assert.Equal(t, uint64(n-10), stuck.Dropped())
 	assert.Equal(t, uint64(n-10), latest.Dropped())
@@ -469,7 +469,7 @@ func TestSubscribe(t *testing.T) {
 	require.NoError(t, b.Close())
 	require.NoError(t, c.SetEvents(ctx, "CIRC"))
 	require.ErrorIs(t, c.SetEvents(ctx, "A B"), ErrInvalidArgument)
-	_, err = c.GetInfo(ctx, "version") // a round trip after the async SETEVENTS
+	_, err = c.Request(ctx, "GETINFO version") // a round trip after the async SETEVENTS
 	require.NoError(t, err)
 	mu.Lock()
 	assert.Equal(t, []string{
@@ -589,9 +589,9 @@ func TestRequestValidation(t *testing.T) {
 		assert.ErrorIs(t, f(), ErrInvalidArgument)
 	}
 	// Nothing was written: the next command gets the first reply.
-	m, err := c.GetInfo(ctx, "ok")
+	m, err := c.GetInfoValue(ctx, "ok")
 	require.NoError(t, err)
-	assert.Equal(t, "ok", m["ok"])
+	assert.Equal(t, "ok", m)
 
 	// Successful simple commands.
 	require.NoError(t, c.Resolve(ctx, true, "1.2.3.4"))
@@ -649,7 +649,7 @@ func TestGetInfoMalformedReplies(t *testing.T) {
 		s.ReadLine()
 	})
 	ctx := context.Background()
-	_, err := c.GetInfo(ctx, "novalue")
+	_, err := c.GetInfoValue(ctx, "novalue")
 	assert.ErrorIs(t, err, ErrProtocol)
 	_, err = c.GetInfoValue(ctx, "missing")
 	assert.ErrorIs(t, err, ErrProtocol)
@@ -693,9 +693,9 @@ func TestLateReplyOfFailedAddOnionIsIgnored(t *testing.T) {
 		assert.ErrorIs(t, <-res, context.Canceled)
 		replyNow <- reply
 		// No DEL_ONION follows: the next command is answered normally.
-		m, err := c.GetInfo(context.Background(), "x")
+		m, err := c.GetInfoValue(context.Background(), "x")
 		require.NoError(t, err)
-		assert.Equal(t, "1", m["x"])
+		assert.Equal(t, "1", m)
 	}
 }
 
@@ -705,7 +705,7 @@ func TestWriteErrorEndsConnection(t *testing.T) {
 	srv.Close()
 	c := NewConn(cli, WithLogger(nil))
 	defer c.Close()
-	_, err := c.GetInfo(context.Background(), "version")
+	_, err := c.GetInfoValue(context.Background(), "version")
 	assert.ErrorIs(t, err, net.ErrClosed)
 	<-c.Done()
 	assert.True(t, errors.Is(c.Err(), io.ErrClosedPipe) || errors.Is(c.Err(), io.EOF), "%v", c.Err())
@@ -737,7 +737,7 @@ func TestEventWithoutTypeIsReported(t *testing.T) {
 	}, WithLogger(newTestLogger(&logs)))
 	sub, err := c.Subscribe(context.Background(), "BW")
 	require.NoError(t, err)
-	_, err = c.GetInfo(context.Background(), "version")
+	_, err = c.GetInfoValue(context.Background(), "version")
 	require.NoError(t, err)
 	ev := <-sub.Events()
 	assert.Equal(t, "BW", ev.Type)
@@ -812,9 +812,52 @@ func TestBigGetInfoNotCopied(t *testing.T) {
 	runtime.GC()
 	var a, b runtime.MemStats
 	runtime.ReadMemStats(&a)
-	m, err := c.GetInfo(ctx, "ns/all")
+	m, err := c.GetInfoValue(ctx, "ns/all")
 	runtime.ReadMemStats(&b)
 	require.NoError(t, err)
-	require.Equal(t, strings.TrimSuffix(big, "\n"), m["ns/all"])
+	require.Equal(t, strings.TrimSuffix(big, "\n"), m)
 	assert.Less(t, b.TotalAlloc-a.TotalAlloc, uint64(2.5*float64(len(big))), "read in chunks, joined once, not copied again")
+}
+
+// GETINFO values come back in the order of the keys; tor echoes each key as
+// asked and in order, so a reply that does not is a protocol error, never a
+// value filed under the wrong key.
+func TestGetInfoKeyOrder(t *testing.T) {
+	c := fake(t, func(s *controltest.Conn) {
+		cmd, _ := s.ReadCommand()
+		if assert.Equal(t, "version config-file net/listeners/socks", cmd.Args) {
+			s.Reply("250-version=0.4.9.11", "250-config-file=/tmp/torrc",
+				`250-net/listeners/socks="127.0.0.1:9050"`, "250 OK")
+		}
+		s.ReadCommand()
+		s.Reply("250-b=2", "250-a=1", "250 OK") // swapped
+		s.ReadCommand()
+		s.Reply("250-a=1", "250 OK") // b missing
+		s.ReadCommand()
+		s.Reply("250-a=1", "250-b=2", "250 OK") // one more than asked
+		s.ReadCommand()
+		s.Reply("250+a=", "line 1", "line 2", ".", "250-b=2", "250 OK")
+		s.ReadLine()
+	})
+	ctx := context.Background()
+	v, err := c.GetInfo(ctx, "version", "config-file", "net/listeners/socks")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"0.4.9.11", "/tmp/torrc", `"127.0.0.1:9050"`}, v)
+
+	_, err = c.GetInfo(ctx, "a", "b")
+	assert.ErrorIs(t, err, ErrProtocol)
+	assert.ErrorContains(t, err, `GETINFO reply has "b" where "a" was expected`)
+	_, err = c.GetInfo(ctx, "a", "b")
+	assert.ErrorIs(t, err, ErrProtocol)
+	assert.ErrorContains(t, err, `no value for "b"`)
+	_, err = c.GetInfo(ctx, "a")
+	assert.ErrorIs(t, err, ErrProtocol)
+	assert.ErrorContains(t, err, "where no more keys was expected")
+
+	v, err = c.GetInfo(ctx, "a", "b")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"line 1\nline 2", "2"}, v)
+
+	_, err = c.GetInfo(ctx)
+	assert.ErrorIs(t, err, ErrInvalidArgument)
 }

@@ -406,11 +406,11 @@ func (c *Conn) checkEventNames(ctx context.Context, names []string) error {
 	known, ok := c.eventNames, c.namesKnown
 	c.maskMu.Unlock()
 	if !ok {
-		v, err := c.GetInfo(ctx, "events/names")
+		v, err := c.GetInfoValue(ctx, "events/names")
 		switch {
 		case err == nil:
 			known = map[string]bool{}
-			for _, n := range strings.Fields(v["events/names"]) {
+			for _, n := range strings.Fields(v) {
 				known[n] = true
 			}
 		case isCode(err, 552):

@@ -48,7 +48,7 @@ func TestDispatchRoutesByType(t *testing.T) {
 	require.NoError(t, err)
 	d, err := c.Subscribe(ctx, "STREAM")
 	require.NoError(t, err)
-	_, err = c.GetInfo(ctx, "go") // the events come before the reply
+	_, err = c.GetInfoValue(ctx, "go") // the events come before the reply
 	require.NoError(t, err)
 
 	var got []string
@@ -71,7 +71,7 @@ func TestDispatchRoutesByType(t *testing.T) {
 	assert.Empty(t, d.Events(), "nothing else for d")
 
 	require.NoError(t, a.Close())
-	_, err = c.GetInfo(ctx, "go")
+	_, err = c.GetInfoValue(ctx, "go")
 	require.NoError(t, err)
 	_, open := <-a.Events()
 	assert.False(t, open, "a closed: nothing routed to it")

@@ -244,7 +244,7 @@ S: 552 Unrecognized key "no-such-key"
 	}
 	defer c.Close()
 
-	_, err = c.GetInfo(ctx, "no-such-key")
+	_, err = c.GetInfoValue(ctx, "no-such-key")
 	fmt.Println(errors.Is(err, control.ErrUnrecognizedEntity))
 	var cerr *control.Error
 	if errors.As(err, &cerr) {
@@ -252,7 +252,7 @@ S: 552 Unrecognized key "no-such-key"
 	}
 	// Values that could start a second command are refused before anything
 	// is written.
-	_, err = c.GetInfo(ctx, "version\r\nSIGNAL SHUTDOWN")
+	_, err = c.GetInfoValue(ctx, "version\r\nSIGNAL SHUTDOWN")
 	fmt.Println(errors.Is(err, control.ErrInvalidArgument))
 	// Output:
 	// true

@@ -83,15 +83,15 @@ func TestRealConcurrentGetInfo(t *testing.T) {
 					errs <- fmt.Errorf("goroutine %d call %d: %w", g, i, err)
 					return
 				}
-				for _, k := range keys {
-					if m[k] != want[k] {
-						errs <- fmt.Errorf("goroutine %d call %d: %s = %q, want %q", g, i, k, m[k], want[k])
-						return
-					}
-				}
 				if len(m) != len(keys) {
 					errs <- fmt.Errorf("goroutine %d call %d: %d values for %d keys", g, i, len(m), len(keys))
 					return
+				}
+				for j, k := range keys {
+					if m[j] != want[j] {
+						errs <- fmt.Errorf("goroutine %d call %d: %s = %q, want %q", g, i, k, m[j], want[j])
+						return
+					}
 				}
 			}
 		}()
@@ -127,12 +127,12 @@ func TestRealSubscriberThatNeverReads(t *testing.T) {
 	const n = 200
 	for i := 0; i < n; i++ {
 		require.NoError(t, c.SetConf(ctx, control.ConfEntry{Key: "ContactInfo", Value: fmt.Sprint("change ", i)}))
-		_, err := c.GetInfo(ctx, "version")
+		_, err := c.GetInfoValue(ctx, "version")
 		require.NoError(t, err)
 	}
 	// The stuck subscriber's buffer has been full for a long time; a GETINFO
 	// still completes, and the other subscriber got every event.
-	_, err = c.GetInfo(ctx, "version")
+	_, err = c.GetInfoValue(ctx, "version")
 	require.NoError(t, err)
 	assert.Equal(t, uint64(n-4), stuck.Dropped())
 	require.NoError(t, reader.Close())
@@ -227,7 +227,7 @@ func TestRealTorDies(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("connection not closed after tor exited")
 	}
-	_, err = c.GetInfo(ctx, "version")
+	_, err = c.GetInfoValue(ctx, "version")
 	assert.ErrorIs(t, err, net.ErrClosed)
 	_, open := <-sub.Events()
 	assert.False(t, open)
@@ -287,11 +287,11 @@ func TestRealCancelledAddOnionIsDeleted(t *testing.T) {
 	// When the reply to this GETINFO arrives, every late ADD_ONION reply has
 	// arrived before it and its DEL_ONION has been queued; the next command
 	// goes after them.
-	_, err = c.GetInfo(ctx, "version")
+	_, err = c.GetInfoValue(ctx, "version")
 	require.NoError(t, err)
-	ids, err := c.GetInfo(ctx, "onions/detached")
+	ids, err := c.GetInfoValue(ctx, "onions/detached")
 	require.NoError(t, err)
-	assert.Empty(t, ids["onions/detached"], "services of cancelled ADD_ONION calls leaked")
+	assert.Empty(t, ids, "services of cancelled ADD_ONION calls leaked")
 	t.Logf("%d of 40 calls were cancelled after being written", cancelled)
 	assert.Equal(t, 40, strings.Count(wire.String(), "C: DEL_ONION "))
 	assert.True(t, tor.Running())
@@ -311,7 +311,7 @@ func BenchmarkRealGetInfoSequential(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := c.GetInfo(ctx, "version"); err != nil {
+		if _, err := c.GetInfoValue(ctx, "version"); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -353,7 +353,7 @@ func BenchmarkRealGetInfoPipelined(b *testing.B) {
 				go func() {
 					defer wg.Done()
 					for j := 0; j < per; j++ {
-						if _, err := c.GetInfo(ctx, "version"); err != nil {
+						if _, err := c.GetInfoValue(ctx, "version"); err != nil {
 							b.Error(err)
 							return
 						}

@@ -125,7 +125,7 @@ var scenarios = []scenario{
 			case <-time.After(10 * time.Second):
 				t.Fatal("connection still open after failed authentication")
 			}
-			_, err = c.GetInfo(ctx, "version")
+			_, err = c.GetInfoValue(ctx, "version")
 			assert.ErrorIs(t, err, net.ErrClosed)
 		},
 	},
@@ -145,7 +145,7 @@ var scenarios = []scenario{
 		name: "auth_required",
 		tor:  testtor.Options{NoCookie: true},
 		run: func(t *testing.T, ctx context.Context, c *control.Conn, e env) {
-			_, err := c.GetInfo(ctx, "version")
+			_, err := c.GetInfoValue(ctx, "version")
 			require.ErrorIs(t, err, control.ErrAuthenticationRequired)
 			<-c.Done()
 			assert.ErrorIs(t, c.Err(), io.EOF)
@@ -167,16 +167,16 @@ var scenarios = []scenario{
 			authNull(t, ctx, c)
 			m, err := c.GetInfo(ctx, "version", "config-file", "config-text", "events/names", "net/listeners/control")
 			require.NoError(t, err)
-			assert.Equal(t, e.dir+"/torrc", m["config-file"])
-			assert.Contains(t, m["config-text"], "DisableNetwork 1\n")
-			assert.Contains(t, m["config-text"], "DataDirectory "+e.dir+"/data")
-			assert.False(t, strings.HasSuffix(m["config-text"], "\n"))
-			assert.Contains(t, strings.Fields(m["events/names"]), "HS_DESC")
-			assert.Contains(t, m["net/listeners/control"], `"127.0.0.1:`)
+			assert.Equal(t, e.dir+"/torrc", m[1])
+			assert.Contains(t, m[2], "DisableNetwork 1\n")
+			assert.Contains(t, m[2], "DataDirectory "+e.dir+"/data")
+			assert.False(t, strings.HasSuffix(m[2], "\n"))
+			assert.Contains(t, strings.Fields(m[3]), "HS_DESC")
+			assert.Contains(t, m[4], `"127.0.0.1:`)
 			assert.Len(t, m, 5)
 
 			// Keys are case-sensitive; one unknown key fails the request.
-			_, err = c.GetInfo(ctx, "VERSION")
+			_, err = c.GetInfoValue(ctx, "VERSION")
 			assert.ErrorIs(t, err, control.ErrUnrecognizedEntity)
 			_, err = c.GetInfo(ctx, "version", "no-such-key")
 			var cerr *control.Error
@@ -350,8 +350,8 @@ var scenarios = []scenario{
 			assert.Empty(t, r2.KeyBlob)
 			ids, err := c.GetInfo(ctx, "onions/current", "onions/detached")
 			require.NoError(t, err)
-			assert.Equal(t, r1.ServiceID, ids["onions/current"])
-			assert.Equal(t, r2.ServiceID, ids["onions/detached"])
+			assert.Equal(t, r1.ServiceID, ids[0])
+			assert.Equal(t, r2.ServiceID, ids[1])
 
 			// The same key again collides.
 			_, err = c.AddOnion(ctx, &control.AddOnionRequest{KeyType: control.KeyTypeED25519V3,
@@ -362,9 +362,9 @@ var scenarios = []scenario{
 				Flags: []string{control.FlagV3Auth}, ClientAuthV3: []string{"QAGMXKS32IBX7ITFMV3DH5VM5IKOXNOM64YOJY4AE6IMWNRKFGIQ"}})
 			require.NoError(t, err)
 			assert.Equal(t, []string{"QAGMXKS32IBX7ITFMV3DH5VM5IKOXNOM64YOJY4AE6IMWNRKFGIQ"}, r3.ClientAuthV3)
-			ids, err = c.GetInfo(ctx, "onions/current")
+			current, err := c.GetInfoValue(ctx, "onions/current")
 			require.NoError(t, err)
-			assert.Equal(t, r1.ServiceID+"\n"+r3.ServiceID, ids["onions/current"]) // a data block now
+			assert.Equal(t, r1.ServiceID+"\n"+r3.ServiceID, current) // a data block now
 
 			_, err = c.AddOnion(ctx, &control.AddOnionRequest{Ports: []control.OnionPort{{VirtPort: 80}}, Flags: []string{"BasicAuth"}})
 			assert.ErrorIs(t, err, control.ErrArgumentSyntax)
@@ -391,8 +391,8 @@ var scenarios = []scenario{
 			assert.ErrorIs(t, c.DelOnion(ctx, "tooshort"), control.ErrArgumentSyntax)
 			ids, err = c.GetInfo(ctx, "onions/current", "onions/detached")
 			require.NoError(t, err)
-			assert.Equal(t, r3.ServiceID, ids["onions/current"])
-			assert.Equal(t, "", ids["onions/detached"])
+			assert.Equal(t, r3.ServiceID, ids[0])
+			assert.Equal(t, "", ids[1])
 
 			// Client authorization credentials.
 			const addr = "kjawryjpvr7yslij76jnuyycs6jlu2sxo2dmslswedczyhkgfzsfztyd"
@@ -488,7 +488,7 @@ var scenarios = []scenario{
 			assert.ErrorIs(t, c.PostDescriptor(ctx, "not a descriptor\n.dot line\n", "general", "no"), control.ErrInvalidDescriptor)
 			require.NoError(t, c.Quit(ctx))
 			<-c.Done()
-			_, err = c.GetInfo(ctx, "version")
+			_, err = c.GetInfoValue(ctx, "version")
 			assert.ErrorIs(t, err, net.ErrClosed)
 		},
 	},

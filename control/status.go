@@ -327,9 +327,9 @@ func parseOnions(v string) []string {
 // control connection (onions/current) and of the detached ones
 // (onions/detached), in one GETINFO.
 func (c *Conn) Onions(ctx context.Context) (current, detached []string, err error) {
-	m, err := c.GetInfo(ctx, "onions/current", "onions/detached")
+	v, err := c.GetInfo(ctx, "onions/current", "onions/detached")
 	if err != nil {
 		return nil, nil, err
 	}
-	return parseOnions(m["onions/current"]), parseOnions(m["onions/detached"]), nil
+	return parseOnions(v[0]), parseOnions(v[1]), nil
 }

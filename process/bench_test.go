@@ -39,7 +39,7 @@ func BenchmarkStart(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if _, err := p.Control().GetInfo(ctx, "version"); err != nil {
+				if _, err := p.Control().GetInfoValue(ctx, "version"); err != nil {
 					b.Fatal(err)
 				}
 				b.StopTimer()

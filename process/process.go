@@ -386,18 +386,13 @@ func (p *Process) connect(ctx context.Context, raw net.Conn) error {
 	if err != nil {
 		return fail(err)
 	}
-	for _, k := range []string{"version", "net/listeners/control"} {
-		if _, ok := info[k]; !ok {
-			return fail(fmt.Errorf("%w: GETINFO reply lacks %s", control.ErrProtocol, k))
-		}
-	}
-	if p.version, err = ParseVersion(info["version"]); err != nil {
+	if p.version, err = ParseVersion(info[0]); err != nil {
 		return fail(err)
 	}
 	if err := checkVersion(p.version); err != nil {
 		return fail(err)
 	}
-	listeners, err := control.SplitQuoted(info["net/listeners/control"])
+	listeners, err := control.SplitQuoted(info[1])
 	if err != nil {
 		return fail(fmt.Errorf("%w: net/listeners/control: %w", control.ErrProtocol, err))
 	}

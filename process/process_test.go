@@ -66,8 +66,8 @@ func TestStartControlClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(info["status/bootstrap-phase"], "PROGRESS=") {
-		t.Errorf("bootstrap-phase %q", info["status/bootstrap-phase"])
+	if !strings.Contains(info[1], "PROGRESS=") {
+		t.Errorf("bootstrap-phase %q", info[1])
 	}
 
 	// A second connection authenticates with the cookie.
@@ -79,7 +79,7 @@ func TestStartControlClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.GetInfo(ctx, "version"); err != nil {
+	if _, err := c.GetInfoValue(ctx, "version"); err != nil {
 		t.Fatal(err)
 	}
 	c.Close()
@@ -335,7 +335,7 @@ func TestTakeOwnershipWithoutDescriptor(t *testing.T) {
 	defer p.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := p.Control().GetInfo(ctx, "version"); err != nil {
+	if _, err := p.Control().GetInfoValue(ctx, "version"); err != nil {
 		t.Fatal(err)
 	}
 	// TAKEOWNERSHIP: tor exits when this connection closes.
@@ -573,21 +573,19 @@ func TestGeoIPInstalled(t *testing.T) {
 	defer p.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	info, err := p.Control().GetInfo(ctx, "ip-to-country/ipv4-available", "ip-to-country/ipv6-available",
-		"ip-to-country/8.8.8.8", "ip-to-country/193.0.6.139", "ip-to-country/2001:4860:4860::8888")
+	keys := []string{"ip-to-country/ipv4-available", "ip-to-country/ipv6-available",
+		"ip-to-country/8.8.8.8", "ip-to-country/193.0.6.139", "ip-to-country/2001:4860:4860::8888"}
+	want := []string{"1", "1",
+		"us", // Google's resolver
+		"nl", // RIPE NCC, Amsterdam
+		"us"}
+	info, err := p.Control().GetInfo(ctx, keys...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{
-		"ip-to-country/ipv4-available":       "1",
-		"ip-to-country/ipv6-available":       "1",
-		"ip-to-country/8.8.8.8":              "us", // Google's resolver
-		"ip-to-country/193.0.6.139":          "nl", // RIPE NCC, Amsterdam
-		"ip-to-country/2001:4860:4860::8888": "us",
-	}
-	for k, v := range want {
-		if info[k] != v {
-			t.Errorf("GETINFO %s = %q, want %q", k, info[k], v)
+	for i, k := range keys {
+		if info[i] != want[i] {
+			t.Errorf("GETINFO %s = %q, want %q", k, info[i], want[i])
 		}
 	}
 	// A country rule is accepted and tor recognizes the code.

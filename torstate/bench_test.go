@@ -133,7 +133,7 @@ func BenchmarkEventsApplied(b *testing.B) {
 	const chunk = 20000
 	for done := 0; done < b.N; {
 		n := min(chunk, b.N-done)
-		if _, err := c.GetInfo(ctx, "bench/flood/"+strconv.Itoa(n)); err != nil {
+		if _, err := c.Request(ctx, "GETINFO bench/flood/"+strconv.Itoa(n)); err != nil {
 			b.Fatal(err)
 		}
 		done += n

@@ -79,7 +79,7 @@ func TestResyncAfterLostEvents(t *testing.T) {
 	defer sub.Close()
 	// 5,000 events: the lives of 500 circuits and streams, all closed at
 	// the end.
-	_, err = c.GetInfo(ctx, "bench/flood/5000")
+	_, err = c.Request(ctx, "GETINFO bench/flood/5000")
 	require.NoError(t, err)
 	resynced := false
 	for !resynced {

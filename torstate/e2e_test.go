@@ -532,9 +532,9 @@ func TestDialerUsesItsCircuit(t *testing.T) {
 func compare(t *testing.T, ctx context.Context, e *env) string {
 	m, err := e.c.GetInfo(ctx, "circuit-status", "stream-status")
 	require.NoError(t, err)
-	circs, err := control.ParseCircuitStatus(m["circuit-status"])
+	circs, err := control.ParseCircuitStatus(m[0])
 	require.NoError(t, err)
-	streams, err := control.ParseStreamStatus(m["stream-status"])
+	streams, err := control.ParseStreamStatus(m[1])
 	require.NoError(t, err)
 	var want, got []string
 	for _, c := range circs {

@@ -144,19 +144,19 @@ func (s *State) snapshot(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("torstate: reading tor's state: %w", err)
 	}
-	circs, err := control.ParseCircuitStatus(m["circuit-status"])
+	circs, err := control.ParseCircuitStatus(m[0])
 	if err != nil {
 		return fmt.Errorf("torstate: %w", err)
 	}
-	streams, err := control.ParseStreamStatus(m["stream-status"])
+	streams, err := control.ParseStreamStatus(m[1])
 	if err != nil {
 		return fmt.Errorf("torstate: %w", err)
 	}
-	orconns, err := control.ParseORConnStatus(m["orconn-status"])
+	orconns, err := control.ParseORConnStatus(m[2])
 	if err != nil {
 		return fmt.Errorf("torstate: %w", err)
 	}
-	guards, err := control.ParseEntryGuards(m["entry-guards"])
+	guards, err := control.ParseEntryGuards(m[3])
 	if err != nil {
 		return fmt.Errorf("torstate: %w", err)
 	}
@@ -241,12 +241,11 @@ func (s *State) lookupCountries(ctx context.Context, routers []*control.RouterSt
 			s.log.Warn("torstate: GeoIP lookup failed; countries left empty", "err", err)
 			return out
 		}
-		for k, v := range m {
-			a := strings.TrimPrefix(k, "ip-to-country/")
+		for i, v := range m {
 			if v == "??" {
 				v = ""
 			}
-			out[a] = v
+			out[strings.TrimPrefix(keys[i], "ip-to-country/")] = v
 		}
 	}
 	return out

@@ -49,7 +49,7 @@ func TestNewNetworkThreeAuthorities(t *testing.T) {
 	}
 	var n *Network
 	var pids []int
-	t.Run("network", func(t *testing.T) {
+	ok := t.Run("network", func(t *testing.T) {
 		n = NewNetwork(t, Options{Authorities: 3, Relays: 2, VotingInterval: 10 * time.Second, Logger: testLogger(t)})
 		took, attempts := n.StartupTime()
 		t.Logf("ready in %v (%d attempts)", took, attempts)
@@ -71,6 +71,9 @@ func TestNewNetworkThreeAuthorities(t *testing.T) {
 			}
 		}
 	})
+	if !ok {
+		t.FailNow() // the subtest said why; n may be nil
+	}
 	requireGone(t, n, pids)
 	// The logs outlive Close.
 	var b strings.Builder
