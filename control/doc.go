@@ -102,6 +102,12 @@
 // the list is in its doc): the one way to decode an event. Unknown events,
 // keywords and values are passed through, never dropped.
 //
+// Events are cheap to receive because they share memory: the reader
+// allocates Events a few dozen at a time and copies their text into 4 KiB
+// blocks. Keeping an *Event, or a string of it or of its parsed form,
+// keeps that block in memory; clone (strings.Clone) what you keep for long
+// if memory matters.
+//
 // The package controltest provides an in-process fake control port for
 // tests, driven by transcripts of real sessions.
 package control
