@@ -548,6 +548,10 @@ func (c *Conn) readLoop() {
 		if !c.awaitReadRole(idle) {
 			return
 		}
+		// The role stays the goroutine's until it gives it up itself
+		// (handleReply), so a run of events needs no check in between.
+		for c.dispatchBuffered() {
+		}
 		if err := c.rd.readInto(&c.scratch); err != nil {
 			c.shutdown(err)
 			return

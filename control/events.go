@@ -60,15 +60,27 @@ func (a *eventArena) event() *Event {
 
 // owned returns the bytes of rb as a string the caller may keep.
 func (a *eventArena) owned(rb *replyBuf) string {
-	n := len(rb.b)
-	if n > maxBlockText {
+	if len(rb.b) > maxBlockText {
 		return rb.owned()
+	}
+	return a.copy(rb.b)
+}
+
+// copy returns a string of b's bytes, from the current text block when b is
+// short.
+func (a *eventArena) copy(b []byte) string {
+	n := len(b)
+	if n > maxBlockText {
+		return string(b)
+	}
+	if n == 0 {
+		return ""
 	}
 	if n > cap(a.text)-len(a.text) {
 		a.text = make([]byte, 0, textBlock)
 	}
 	start := len(a.text)
-	a.text = append(a.text, rb.b...)
+	a.text = append(a.text, b...)
 	// The bytes handed out are never written again: later events are
 	// appended after them, and a full block is replaced, not reused.
 	return unsafe.String(&a.text[start], n)
@@ -85,6 +97,17 @@ func eventFromBuf(typLen int, rb *replyBuf, a *eventArena) *Event {
 		ev.Lines = fillLines(make([]Line, 0, len(rb.offs)), s, rb.offs)
 	}
 	ev.Type = ev.Lines[0].Text[:typLen] // shares the event's bytes
+	return ev
+}
+
+// lineEvent makes the Event of a one-line 650 reply whose text (after
+// "650 ") is text, from the arena.
+func (a *eventArena) lineEvent(typLen int, text []byte) *Event {
+	s := a.copy(text)
+	ev := a.event()
+	ev.one[0] = Line{Code: 650, Sep: ' ', Text: s}
+	ev.Lines = ev.one[:]
+	ev.Type = s[:typLen]
 	return ev
 }
 
@@ -279,7 +302,27 @@ func (s *Subscription) Close() error {
 // never blocks, and it makes the *Event only if someone wants it.
 func (c *Conn) dispatch(rb *replyBuf) {
 	o := rb.offs[0]
-	first := rb.b[o.ts:o.te]
+	c.dispatchEvent(rb.b[o.ts:o.te], rb)
+}
+
+// dispatchBuffered dispatches the next reply if it is a one-line event
+// wholly in the read buffer ("650 TYPE ...", nearly every event tor sends):
+// its text is copied once, from the read buffer to the event's memory,
+// where a reply is copied twice. It reports whether it did.
+func (c *Conn) dispatchBuffered() bool {
+	text, n := c.rd.bufferedEventLine()
+	if n == 0 {
+		return false
+	}
+	c.dispatchEvent(text, nil)
+	c.rd.discard(n)
+	return true
+}
+
+// dispatchEvent hands an event whose first line's text is first to every
+// subscription that wants it: the reply in rb, or the one-line 650 event
+// first when rb is nil.
+func (c *Conn) dispatchEvent(first []byte, rb *replyBuf) {
 	typ := first
 	if i := bytes.IndexByte(first, ' '); i >= 0 {
 		typ = first[:i]
@@ -290,7 +333,12 @@ func (c *Conn) dispatch(rb *replyBuf) {
 	}
 	c.subsMu.RLock()
 	if subs := c.route[string(typ)]; len(subs) > 0 { // no allocation for the key
-		ev := eventFromBuf(len(typ), rb, &c.arena)
+		var ev *Event
+		if rb != nil {
+			ev = eventFromBuf(len(typ), rb, &c.arena)
+		} else {
+			ev = c.arena.lineEvent(len(typ), first)
+		}
 		for _, s := range subs {
 			s.deliver(ev)
 		}

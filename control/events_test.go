@@ -2,8 +2,10 @@ package control
 
 import (
 	"context"
+	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -168,4 +170,81 @@ func checkEvScan(t *testing.T, s string) {
 		want = nil
 	}
 	assert.Equal(t, want, got, s)
+}
+
+// One-line 650 events wholly in the read buffer take the reader's short
+// way (dispatchBuffered), every other event the long way (readInto); both
+// give the same Event. Here the events arrive in one write, with CRLF and a
+// bare LF, a lone CR inside, no arguments, and a 6xx event that is not 650
+// between them.
+func TestBufferedEventsMatchReadEvents(t *testing.T) {
+	wire := "650 BW 1 2\r\n650 BW 3 4\n650 BW 5\r6\r\n651 BW 7 8\r\n650 BW\r\n650-BW 9\r\n650 OK\r\n250-go=1\r\n250 OK\r\n"
+	want := [][]Line{
+		{{Code: 650, Sep: ' ', Text: "BW 1 2"}},
+		{{Code: 650, Sep: ' ', Text: "BW 3 4"}},
+		{{Code: 650, Sep: ' ', Text: "BW 5\r6"}},
+		{{Code: 651, Sep: ' ', Text: "BW 7 8"}},
+		{{Code: 650, Sep: ' ', Text: "BW"}},
+		{{Code: 650, Sep: '-', Text: "BW 9"}, {Code: 650, Sep: ' ', Text: "OK"}},
+	}
+	c := fake(t, func(s *controltest.Conn) {
+		for {
+			cmd, err := s.ReadCommand()
+			if err != nil {
+				return
+			}
+			switch cmd.Line {
+			case "GETINFO events/names":
+				s.Reply("250-events/names=BW", "250 OK")
+			case "GETINFO go":
+				s.Write([]byte(wire))
+			default:
+				s.Reply("250 OK")
+			}
+		}
+	})
+	ctx := context.Background()
+	sub, err := c.Subscribe(ctx, "BW")
+	require.NoError(t, err)
+	_, err = c.GetInfoValue(ctx, "go")
+	require.NoError(t, err)
+	for i, w := range want {
+		ev := <-sub.Events()
+		assert.Equal(t, w, ev.Lines, "event %d", i)
+		assert.Equal(t, "BW", ev.Type)
+	}
+	assert.Empty(t, sub.Events())
+}
+
+// bufferedEventLine takes only a one-line 650 event whose line is wholly
+// buffered and within the reply cap; anything else is left to readInto.
+func TestBufferedEventLine(t *testing.T) {
+	read := func(r io.Reader, max int) (string, int) {
+		rr := newReplyReader(r, max)
+		rr.br.Peek(1) // fill the buffer as the reader's last read did
+		text, n := rr.bufferedEventLine()
+		return string(text), n
+	}
+	text, n := read(strings.NewReader("650 BW 1 2\r\nrest"), 0)
+	assert.Equal(t, "BW 1 2", text)
+	assert.Equal(t, 12, n)
+	text, n = read(strings.NewReader("650 BW 1\nrest"), 0)
+	assert.Equal(t, "BW 1", text)
+	assert.Equal(t, 9, n)
+	for name, r := range map[string]io.Reader{
+		"incomplete": strings.NewReader("650 BW 1 2"),
+		"one byte":   iotest.OneByteReader(strings.NewReader("650 BW 1 2\r\n")),
+		"mid line":   strings.NewReader("650-BW 1\r\n650 OK\r\n"),
+		"data line":  strings.NewReader("650+NS\r\nr\r\n.\r\n650 OK\r\n"),
+		"not 650":    strings.NewReader("651 BW 1\r\n"),
+		"reply":      strings.NewReader("250 OK\r\n"),
+		"short":      strings.NewReader("650\r\n"),
+	} {
+		_, n := read(r, 0)
+		assert.Zero(t, n, name)
+	}
+	_, n = read(strings.NewReader("650 BW 1 2\r\n"), 12+lineCost-1)
+	assert.Zero(t, n, "over the cap: readInto refuses it")
+	_, n = read(strings.NewReader("650 BW 1 2\r\n"), 12+lineCost)
+	assert.Equal(t, 12, n, "at the cap")
 }

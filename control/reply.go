@@ -235,6 +235,29 @@ func (rb *replyBuf) join() {
 	rb.chunks, rb.flushed = rb.chunks[:0], 0
 }
 
+// bufferedEventLine returns the text (after "650 ", without the line
+// ending) of the next reply when it is a one-line 650 event already wholly
+// in the read buffer, and n, the bytes to discard once it is used; n is 0
+// otherwise (read it with readInto). The text is valid until the next read.
+func (r *replyReader) bufferedEventLine() (text []byte, n int) {
+	b, _ := r.br.Peek(r.br.Buffered())
+	if len(b) < 5 || b[0] != '6' || b[1] != '5' || b[2] != '0' || b[3] != ' ' {
+		return nil, 0
+	}
+	i := bytes.IndexByte(b, '\n')
+	if i < 0 || i+1+lineCost > r.max { // incomplete, or readInto refuses it
+		return nil, 0
+	}
+	text = b[4:i]
+	if len(text) > 0 && text[len(text)-1] == '\r' {
+		text = text[:len(text)-1]
+	}
+	return text, i + 1
+}
+
+// discard drops n bytes of the read buffer (see bufferedEventLine).
+func (r *replyReader) discard(n int) { r.br.Discard(n) }
+
 // readInto reads one complete reply into rb, reusing its buffers.
 func (r *replyReader) readInto(rb *replyBuf) error {
 	r.n = 0
