@@ -18,6 +18,14 @@ type evScan struct {
 	err error
 }
 
+// keywordByte[c] reports whether c may be in a keyword: [A-Za-z0-9_].
+var keywordByte = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_'
+	}
+	return t
+}()
+
 // next returns the next argument (key is "" for a positional one). It
 // returns ok false at the end of the line or on a malformed quoted value,
 // which leaves the reason in sc.err.
@@ -36,7 +44,7 @@ func (sc *evScan) next() (key, val string, ok bool) {
 	i := 0
 	for ; i < len(s); i++ {
 		c := s[i]
-		if c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' {
+		if keywordByte[c] {
 			continue
 		}
 		if c == '=' && i > 0 {
