@@ -248,3 +248,32 @@ func TestBufferedEventLine(t *testing.T) {
 	_, n = read(strings.NewReader("650 BW 1 2\r\n"), 12+lineCost)
 	assert.Equal(t, 12, n, "at the cap")
 }
+
+// The arena hands out Events and texts from shared blocks: nothing handed
+// out is ever overwritten, whatever the sizes (empty, filling a block
+// exactly, just over the limit for a block, several blocks' worth).
+func TestEventArenaNeverOverwrites(t *testing.T) {
+	var a eventArena
+	var texts, want []string
+	var evs []*Event
+	sizes := []int{0, 1, 100, maxBlockText, maxBlockText + 1, 3000, textBlock - 1, 17}
+	for i := 0; i < 40*eventBlock; i++ {
+		n := sizes[i%len(sizes)]
+		b := []byte(strings.Repeat(string(rune('a'+i%26)), n))
+		texts = append(texts, a.copy(b))
+		want = append(want, string(b))
+		for j := range b {
+			b[j] = '!' // the caller's buffer is reused
+		}
+		ev := a.event()
+		ev.Type = want[i]
+		evs = append(evs, ev)
+	}
+	for i := range texts {
+		require.Equal(t, want[i], texts[i], "text %d", i)
+		require.Equal(t, want[i], evs[i].Type, "event %d", i)
+	}
+	for i := 1; i < len(evs); i++ {
+		require.NotSame(t, evs[i-1], evs[i])
+	}
+}
