@@ -13,6 +13,28 @@ import (
 	"github.com/gotorcon/tor/control/controltest"
 )
 
+// goFake is a fake tor that answers "GETINFO go" with answer and every
+// other command with 250 OK, but GETINFO events/names with 552, so that any
+// event name may be subscribed to.
+func goFake(t *testing.T, answer func(s *controltest.Conn)) *Conn {
+	return fake(t, func(s *controltest.Conn) {
+		for {
+			cmd, err := s.ReadCommand()
+			if err != nil {
+				return
+			}
+			switch cmd.Line {
+			case "GETINFO events/names":
+				s.Reply(`552 Unrecognized key "events/names"`)
+			case "GETINFO go":
+				answer(s)
+			default:
+				s.Reply("250 OK")
+			}
+		}
+	})
+}
+
 // The reader routes each event to exactly the subscriptions of its type,
 // the same *Event to all of them, and stops routing to a closed one. The
 // events have every size the reader allocates differently (with its text
@@ -27,22 +49,7 @@ func TestDispatchRoutesByType(t *testing.T) {
 		"650 STREAM 1 NEW 0 a:1",
 		"650+NS", "r a b c", "s Fast", ".", "650 OK",
 	}
-	c := fake(t, func(s *controltest.Conn) {
-		for {
-			cmd, err := s.ReadCommand()
-			if err != nil {
-				return
-			}
-			switch cmd.Line {
-			case "GETINFO events/names":
-				s.Reply(`552 Unrecognized key "events/names"`)
-			case "GETINFO go":
-				s.Reply(append(events, "250-go=1", "250 OK")...)
-			default:
-				s.Reply("250 OK")
-			}
-		}
-	})
+	c := goFake(t, func(s *controltest.Conn) { s.Reply(append(events, "250-go=1", "250 OK")...) })
 	ctx := context.Background()
 	a, err := c.Subscribe(ctx, "CIRC", "BW", "NS")
 	require.NoError(t, err)
@@ -187,22 +194,7 @@ func TestBufferedEventsMatchReadEvents(t *testing.T) {
 		{{Code: 650, Sep: ' ', Text: "BW"}},
 		{{Code: 650, Sep: '-', Text: "BW 9"}, {Code: 650, Sep: ' ', Text: "OK"}},
 	}
-	c := fake(t, func(s *controltest.Conn) {
-		for {
-			cmd, err := s.ReadCommand()
-			if err != nil {
-				return
-			}
-			switch cmd.Line {
-			case "GETINFO events/names":
-				s.Reply("250-events/names=BW", "250 OK")
-			case "GETINFO go":
-				s.Write([]byte(wire))
-			default:
-				s.Reply("250 OK")
-			}
-		}
-	})
+	c := goFake(t, func(s *controltest.Conn) { s.Write([]byte(wire)) })
 	ctx := context.Background()
 	sub, err := c.Subscribe(ctx, "BW")
 	require.NoError(t, err)
