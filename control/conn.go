@@ -62,8 +62,9 @@ type Conn struct {
 	// tests may change.
 	idleReclaim time.Duration
 
-	scratch replyBuf   // the read role's buffer for the reply being read
-	arena   eventArena // the read role's memory for events
+	scratch replyBuf    // the read role's buffer for the reply being read
+	arena   eventArena  // the read role's memory for events
+	parsing atomic.Bool // a subscriber has called Event.Parsed (see eventArena)
 
 	// Events. subsMu guards subs and the subscriptions' channels (the
 	// reader sends under a read lock; Close closes under the write lock).

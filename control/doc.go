@@ -103,10 +103,11 @@
 // keywords and values are passed through, never dropped.
 //
 // Events are cheap to receive because they share memory: the reader
-// allocates Events a few dozen at a time and copies their text into 4 KiB
-// blocks. Keeping an *Event, or a string of it or of its parsed form,
-// keeps that block in memory; clone (strings.Clone) what you keep for long
-// if memory matters.
+// allocates Events a few dozen at a time, copies their text into 4 KiB
+// blocks and, once a subscriber has called Parsed, allocates the typed
+// forms of common events 16 at a time for the parser to fill in. Keeping
+// an *Event, its parsed form or a string of either keeps such a block in
+// memory; clone (strings.Clone) what you keep for long if memory matters.
 //
 // The package controltest provides an in-process fake control port for
 // tests, driven by transcripts of real sessions.

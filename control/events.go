@@ -22,9 +22,11 @@ type Event struct {
 	// data events such as NS have several).
 	Lines []Line
 
-	one    [1]Line // Lines of a one-line event, allocated with it
-	pstate int32   // evUnparsed ... evMalformed (atomic)
-	parsed any     // the typed form or the parse error, once parsed
+	one     [1]Line      // Lines of a one-line event, allocated with it
+	pstate  int32        // evUnparsed ... evMalformed (atomic)
+	parsed  any          // the typed form or the parse error, once parsed
+	slot    any          // zeroed memory for the typed form (see eventArena.slot)
+	parsing *atomic.Bool // the Conn's flag that its subscribers parse, set by Parsed
 }
 
 // eventArena hands the reader its Events and their text in blocks, so
@@ -32,13 +34,73 @@ type Event struct {
 // the reader's allocations were half of its time per event. Only the
 // holder of the read role uses it (like Conn.scratch).
 //
+// Once a subscriber of the connection has called Event.Parsed, the arena
+// also gives each event of a common type zeroed memory for its typed form
+// (slot), so that the subscriber only fills it in. In a burst the reader
+// is ahead and the subscribers, parsing, are what limits throughput: their
+// allocations, fresh memory faulted in as the heap grows, were a third of
+// their time per event.
+//
 // The price is shared memory: an Event keeps the block of Events it was
-// handed out from (eventBlock of them), and the strings of an event and of
-// its parsed form keep their text block (textBlock bytes). Both are small;
-// the package doc says to clone what is kept for long.
+// handed out from (eventBlock of them), a typed form keeps its block of
+// slotBlock, and the strings of an event and of its parsed form keep their
+// text block (textBlock bytes). All are small; the package doc says to
+// clone what is kept for long.
 type eventArena struct {
 	evs  []Event // the unused Events of the current block
 	text []byte  // the unused room of the current text block
+
+	circ      slab[circAlloc]
+	circMinor slab[circMinorAlloc]
+	stream    slab[StreamEvent]
+	orconn    slab[ORConnEvent]
+	bw        slab[BWEvent]
+	circBW    slab[CircBWEvent]
+	streamBW  slab[StreamBWEvent]
+	status    slab[statusAlloc]
+	hsDesc    slab[HSDescEvent]
+}
+
+// slotBlock is the number of typed forms a slab allocates at once.
+const slotBlock = 16
+
+// slab hands out zeroed Ts, allocated slotBlock at a time.
+type slab[T any] struct{ free []T }
+
+func (s *slab[T]) get() *T {
+	if len(s.free) == 0 {
+		s.free = make([]T, slotBlock)
+	}
+	p := &s.free[0]
+	s.free = s.free[1:]
+	return p
+}
+
+// slot returns zeroed memory for the typed form of an event of type typ,
+// as the parser of that type takes it (see typed), or nil for the types
+// whose events are rare: their parsers allocate.
+func (a *eventArena) slot(typ string) any {
+	switch typ {
+	case "CIRC":
+		return a.circ.get()
+	case "CIRC_MINOR":
+		return a.circMinor.get()
+	case "STREAM":
+		return a.stream.get()
+	case "ORCONN":
+		return a.orconn.get()
+	case "BW":
+		return a.bw.get()
+	case "CIRC_BW":
+		return a.circBW.get()
+	case "STREAM_BW":
+		return a.streamBW.get()
+	case "STATUS_GENERAL", "STATUS_CLIENT", "STATUS_SERVER":
+		return a.status.get()
+	case "HS_DESC":
+		return a.hsDesc.get()
+	}
+	return nil
 }
 
 // Sizes of the arena's blocks: an Event is 112 bytes and a typical event's
@@ -124,6 +186,9 @@ func (a *eventArena) lineEvent(typLen int, text []byte) *Event {
 // received the same *Event gets the same value, which must be treated as
 // read-only.
 func (e *Event) Parsed() (any, error) {
+	if e.parsing != nil && !e.parsing.Load() {
+		e.parsing.Store(true) // from now on the reader gives events a slot
+	}
 	for {
 		switch atomic.LoadInt32(&e.pstate) {
 		case evParsed:
@@ -338,6 +403,10 @@ func (c *Conn) dispatchEvent(first []byte, rb *replyBuf) {
 			ev = eventFromBuf(len(typ), rb, &c.arena)
 		} else {
 			ev = c.arena.lineEvent(len(typ), first)
+		}
+		ev.parsing = &c.parsing
+		if c.parsing.Load() {
+			ev.slot = c.arena.slot(ev.Type)
 		}
 		for _, s := range subs {
 			s.deliver(ev)

@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -267,5 +268,63 @@ func TestEventArenaNeverOverwrites(t *testing.T) {
 	}
 	for i := 1; i < len(evs); i++ {
 		require.NotSame(t, evs[i-1], evs[i])
+	}
+}
+
+// Once a subscriber has parsed an event, the reader gives each event of a
+// common type zeroed memory for its typed form; every event still gets its
+// own value (more events than a slab holds, of several types), and an
+// event whose Type was changed after delivery is parsed as its new type in
+// memory of its own.
+func TestParsedIntoReaderSlots(t *testing.T) {
+	const n = 3*slotBlock + 5
+	var wire strings.Builder
+	for i := range n {
+		fmt.Fprintf(&wire, "650 CIRC %d BUILT $%040X~r%d PURPOSE=GENERAL\r\n", i, i, i)
+		fmt.Fprintf(&wire, "650 BW %d %d\r\n", i, 2*i)
+		fmt.Fprintf(&wire, "650 STREAM %d NEW 0 h%d:80\r\n", i, i)
+	}
+	wire.WriteString("250-go=1\r\n250 OK\r\n")
+	c := goFake(t, func(s *controltest.Conn) { s.Write([]byte(wire.String())) })
+	ctx := context.Background()
+	sub, err := c.SubscribeWith(ctx, SubscribeOptions{Buffer: 4 * n}, "CIRC", "BW", "STREAM")
+	require.NoError(t, err)
+
+	for round := range 2 { // before and after the first Parsed
+		_, err = c.GetInfoValue(ctx, "go")
+		require.NoError(t, err)
+		var circs []*CircEvent
+		for i := range n {
+			ev := <-sub.Events()
+			if round == 0 {
+				assert.Nil(t, ev.slot, "no slot before anyone parsed")
+			} else {
+				assert.IsType(t, &circAlloc{}, ev.slot)
+			}
+			v, err := ev.Parsed()
+			require.NoError(t, err)
+			ce := v.(*CircEvent)
+			assert.Equal(t, fmt.Sprint(i), ce.ID)
+			assert.Equal(t, []Relay{{Fingerprint: fmt.Sprintf("%040X", i), Nickname: fmt.Sprintf("r%d", i)}}, ce.Path)
+			circs = append(circs, ce)
+
+			v, err = (<-sub.Events()).Parsed()
+			require.NoError(t, err)
+			assert.Equal(t, &BWEvent{Read: uint64(i), Written: uint64(2 * i)}, v)
+
+			ev = <-sub.Events()
+			if round == 1 {
+				ev.Type = "BW" // a subscriber may change its copy's fields
+				_, err = ev.Parsed()
+				assert.ErrorIs(t, err, ErrMalformedEvent)
+				continue
+			}
+			v, err = ev.Parsed()
+			require.NoError(t, err)
+			assert.Equal(t, fmt.Sprintf("h%d:80", i), v.(*StreamEvent).Target)
+		}
+		for i, ce := range circs { // nothing parsed later overwrote an earlier value
+			assert.Equal(t, fmt.Sprint(i), ce.ID)
+		}
 	}
 }

@@ -120,7 +120,7 @@ func parseStatusEvent(ev *Event) (*StatusEvent, error) {
 	default:
 		return nil, wantType(ev, "STATUS_GENERAL or STATUS_CLIENT or STATUS_SERVER or STATUS_SEVER")
 	}
-	a := &statusAlloc{}
+	a := typed[statusAlloc](ev)
 	e, b := &a.e, &a.b
 	e.Type = ev.Type
 	sc := evScan{s: ev.Text()}
@@ -259,7 +259,7 @@ func parseCircEvent(ev *Event) (*CircEvent, error) {
 	if ev.Type != "CIRC" {
 		return nil, wantType(ev, "CIRC")
 	}
-	a := &circAlloc{}
+	a := typed[circAlloc](ev)
 	e := &a.e
 	sc := evScan{s: ev.Text()}
 	n := 0
@@ -341,7 +341,7 @@ func parseCircMinorEvent(ev *Event) (*CircMinorEvent, error) {
 	if ev.Type != "CIRC_MINOR" {
 		return nil, wantType(ev, "CIRC_MINOR")
 	}
-	a := &circMinorAlloc{}
+	a := typed[circMinorAlloc](ev)
 	e := &a.e
 	sc := evScan{s: ev.Text()}
 	n := 0
@@ -418,7 +418,7 @@ func parseStreamEvent(ev *Event) (*StreamEvent, error) {
 	if ev.Type != "STREAM" {
 		return nil, wantType(ev, "STREAM")
 	}
-	e := &StreamEvent{}
+	e := typed[StreamEvent](ev)
 	sc := evScan{s: ev.Text()}
 	n := 0
 	for {
@@ -485,7 +485,7 @@ func parseORConnEvent(ev *Event) (*ORConnEvent, error) {
 	if ev.Type != "ORCONN" {
 		return nil, wantType(ev, "ORCONN")
 	}
-	e := &ORConnEvent{}
+	e := typed[ORConnEvent](ev)
 	sc := evScan{s: ev.Text()}
 	n := 0
 	for {
@@ -544,7 +544,9 @@ func parseBWEvent(ev *Event) (*BWEvent, error) {
 	if err1 != nil || err2 != nil {
 		return nil, malformed(ev, "byte counts are not numbers")
 	}
-	return &BWEvent{Read: r, Written: w}, nil
+	e := typed[BWEvent](ev)
+	*e = BWEvent{Read: r, Written: w}
+	return e, nil
 }
 
 // CircBWEvent is a CIRC_BW event (control-spec §4.1.22). The other
@@ -561,7 +563,7 @@ func parseCircBWEvent(ev *Event) (*CircBWEvent, error) {
 	if ev.Type != "CIRC_BW" {
 		return nil, wantType(ev, "CIRC_BW")
 	}
-	e := &CircBWEvent{}
+	e := typed[CircBWEvent](ev)
 	sc := evScan{s: ev.Text()}
 	var tm string
 	for {
@@ -611,7 +613,9 @@ func parseStreamBWEvent(ev *Event) (*StreamBWEvent, error) {
 	if n < 3 {
 		return nil, malformed(ev, "want stream ID, written and read")
 	}
-	return &StreamBWEvent{ID: pos[0], Written: atou(pos[1]), Read: atou(pos[2]), Time: parseTime(pos[3])}, nil
+	e := typed[StreamBWEvent](ev)
+	*e = StreamBWEvent{ID: pos[0], Written: atou(pos[1]), Read: atou(pos[2]), Time: parseTime(pos[3])}
+	return e, nil
 }
 
 // AddrMapEvent is an ADDRMAP event (control-spec §4.1.7). Keyword
@@ -857,7 +861,7 @@ func parseHSDescEvent(ev *Event) (*HSDescEvent, error) {
 	if ev.Type != "HS_DESC" {
 		return nil, wantType(ev, "HS_DESC")
 	}
-	e := &HSDescEvent{}
+	e := typed[HSDescEvent](ev)
 	sc := evScan{s: ev.Text()}
 	n := 0
 	for {
@@ -953,6 +957,17 @@ func parseBuildTimeoutSetEvent(ev *Event) (*BuildTimeoutSetEvent, error) {
 // *ConfChangedEvent, *HSDescEvent, *HSDescContentEvent or
 // *BuildTimeoutSetEvent. An event type without a typed form is returned
 // as the *Event itself, not an error.
+// typed returns the memory for ev's typed form: the zeroed slot the reader
+// gave the event (see eventArena.slot), taken so that it serves once, or
+// a new T.
+func typed[T any](ev *Event) *T {
+	if p, ok := ev.slot.(*T); ok {
+		ev.slot = nil
+		return p
+	}
+	return new(T)
+}
+
 func parseEvent(ev *Event) (any, error) {
 	switch ev.Type {
 	case "STATUS_GENERAL", "STATUS_CLIENT", "STATUS_SERVER", "STATUS_SEVER":
