@@ -359,12 +359,10 @@ func ParseArgs(s string) (Args, error) {
 // followed by '=', or 0.
 func keywordLen(s string) int {
 	for i := 0; i < len(s); i++ {
-		c := s[i]
 		switch {
-		case c == '=':
+		case s[i] == '=':
 			return i
-		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '_':
-		default:
+		case !keywordByte[s[i]]:
 			return 0
 		}
 	}
