@@ -23,6 +23,7 @@ import (
 	"github.com/gotorcon/tor/control/controltest"
 	"github.com/gotorcon/tor/internal/leakcheck"
 	"github.com/gotorcon/tor/internal/syncbuf"
+	"github.com/gotorcon/tor/internal/testtor"
 	"github.com/gotorcon/tor/onion"
 )
 
@@ -45,7 +46,7 @@ while :; do sleep 1 >/dev/null 2>&1 & wait $!; done
 
 func writeFake(t *testing.T) string {
 	p := filepath.Join(t.TempDir(), "onionbalance")
-	require.NoError(t, os.WriteFile(p, []byte(fakeOnionbalance), 0o755))
+	require.NoError(t, testtor.WriteExecutable(p, []byte(fakeOnionbalance)))
 	return p
 }
 

@@ -5,12 +5,12 @@ package launch
 import (
 	"context"
 	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gotorcon/tor/internal/testtor"
 	"github.com/gotorcon/tor/process"
 )
 
@@ -19,11 +19,11 @@ import (
 func TestPrivateFakeTorExits(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "tor")
-	os.WriteFile(path, []byte(`#!/bin/sh
+	testtor.WriteExecutable(path, []byte(`#!/bin/sh
 if [ "$1" = "--version" ]; then echo "Tor version 0.4.9.11."; exit 0; fi
 echo "Nov 22 08:00:00.000 [err] Reading config failed--see warnings above."
 exit 1
-`), 0o755)
+`))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	start := time.Now()

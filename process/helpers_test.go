@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/gotorcon/tor/config"
+	"github.com/gotorcon/tor/internal/testtor"
 )
 
 // offline is the torrc of every test tor: no network at all.
@@ -58,7 +59,7 @@ while [ $# -gt 0 ]; do
 done
 %s
 `, version, pidfile, body)
-	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+	if err := testtor.WriteExecutable(path, []byte(script)); err != nil {
 		t.Fatal(err)
 	}
 	return path, pidfile

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/gotorcon/tor/internal/testtor"
 )
 
 // testLogger sends tortest's progress messages to the test log.
@@ -115,7 +117,7 @@ func TestFirstConsensusTooEarly(t *testing.T) {
 // leaves nothing behind.
 func TestStartFailsCleanly(t *testing.T) {
 	fake := filepath.Join(t.TempDir(), "tor")
-	require.NoError(t, os.WriteFile(fake, []byte("#!/bin/sh\necho 'fake tor: broken' >&2\nexit 3\n"), 0o755))
+	require.NoError(t, testtor.WriteExecutable(fake, []byte("#!/bin/sh\necho 'fake tor: broken' >&2\nexit 3\n")))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	n, err := start(ctx, Options{TorPath: fake})

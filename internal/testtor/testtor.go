@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -308,4 +309,15 @@ func (tt *Tor) Connect(t testing.TB, opts ...control.Option) *control.Conn {
 		t.Fatalf("testtor: %v", err)
 	}
 	return c
+}
+
+// WriteExecutable writes data to path with mode 0755 while no process can
+// be forked (syscall.ForkLock held). A child forked by a parallel test
+// while the file is open for writing keeps it open until the child execs,
+// and running the file in that window fails with ETXTBSY ("text file
+// busy", golang/go#22315); seen in make test with the fake tor scripts.
+func WriteExecutable(path string, data []byte) error {
+	syscall.ForkLock.Lock()
+	defer syscall.ForkLock.Unlock()
+	return os.WriteFile(path, data, 0o755)
 }
