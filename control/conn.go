@@ -64,6 +64,7 @@ type Conn struct {
 
 	scratch replyBuf    // the read role's buffer for the reply being read
 	arena   eventArena  // the read role's memory for events
+	run     []routed    // the read role's events parsed but not yet delivered (see dispatchBuffered)
 	parsing atomic.Bool // a subscriber has called Event.Parsed (see eventArena)
 
 	// Events. subsMu guards subs and the subscriptions' channels (the
@@ -550,9 +551,9 @@ func (c *Conn) readLoop() {
 			return
 		}
 		// The role stays the goroutine's until it gives it up itself
-		// (handleReply), so a run of events needs no check in between.
-		for c.dispatchBuffered() {
-		}
+		// (handleReply), so a run of buffered events needs no check in
+		// between.
+		c.dispatchBuffered()
 		if err := c.rd.readInto(&c.scratch); err != nil {
 			c.shutdown(err)
 			return

@@ -371,49 +371,95 @@ func (c *Conn) dispatch(rb *replyBuf) {
 	c.dispatchEvent(rb.b[o.ts:o.te], rb)
 }
 
-// dispatchBuffered dispatches the next reply if it is a one-line event
-// wholly in the read buffer ("650 TYPE ...", nearly every event tor sends):
-// its text is copied once, from the read buffer to the event's memory,
-// where a reply is copied twice. It reports whether it did.
+// dispatchBuffered dispatches the one-line events at the head of the read
+// buffer ("650 TYPE ...", nearly every event tor sends), all those wholly
+// buffered, and reports whether there was any. Each text is copied once,
+// from the read buffer to the event's memory, where a reply is copied
+// twice. The run is routed under one read lock, and its events are handed
+// to the subscriptions after it is parsed (at most maxRun at a time).
 func (c *Conn) dispatchBuffered() bool {
 	text, n := c.rd.bufferedEventLine()
 	if n == 0 {
 		return false
 	}
-	c.dispatchEvent(text, nil)
-	c.rd.discard(n)
+	c.subsMu.RLock()
+	for n != 0 {
+		if ev, subs := c.routeEvent(text, nil); ev != nil {
+			c.run = append(c.run, routed{ev, subs})
+			if len(c.run) == maxRun {
+				c.deliverRunLocked()
+			}
+		}
+		c.rd.discard(n)
+		text, n = c.rd.bufferedEventLine()
+	}
+	c.deliverRunLocked()
+	c.subsMu.RUnlock()
 	return true
 }
 
-// dispatchEvent hands an event whose first line's text is first to every
-// subscription that wants it: the reply in rb, or the one-line 650 event
-// first when rb is nil.
+// maxRun bounds how many events dispatchBuffered holds before handing them
+// to the subscriptions.
+const maxRun = 64
+
+// routed is an event and the subscriptions it goes to.
+type routed struct {
+	ev   *Event
+	subs []*Subscription
+}
+
+// deliverRunLocked hands the events of c.run to their subscriptions. subsMu
+// is held for reading (since the events were routed).
+func (c *Conn) deliverRunLocked() {
+	for i, r := range c.run {
+		for _, s := range r.subs {
+			s.deliver(r.ev)
+		}
+		c.run[i] = routed{}
+	}
+	c.run = c.run[:0]
+}
+
+// dispatchEvent hands the event in rb, whose first line's text is first,
+// to every subscription that wants it.
 func (c *Conn) dispatchEvent(first []byte, rb *replyBuf) {
+	c.subsMu.RLock()
+	if ev, subs := c.routeEvent(first, rb); ev != nil {
+		for _, s := range subs {
+			s.deliver(ev)
+		}
+	}
+	c.subsMu.RUnlock()
+}
+
+// routeEvent returns the subscriptions that want the event whose first
+// line's text is first, and the *Event made for them (from rb, or the
+// one-line 650 event first when rb is nil); nil if nobody wants it. subsMu
+// is held for reading.
+func (c *Conn) routeEvent(first []byte, rb *replyBuf) (*Event, []*Subscription) {
 	typ := first
 	if i := bytes.IndexByte(first, ' '); i >= 0 {
 		typ = first[:i]
 	}
 	if len(typ) == 0 {
 		c.log.Warn("control: dropped an event without a type", "event", trimForError(string(first)))
-		return
+		return nil, nil
 	}
-	c.subsMu.RLock()
-	if subs := c.route[string(typ)]; len(subs) > 0 { // no allocation for the key
-		var ev *Event
-		if rb != nil {
-			ev = eventFromBuf(len(typ), rb, &c.arena)
-		} else {
-			ev = c.arena.lineEvent(len(typ), first)
-		}
-		ev.parsing = &c.parsing
-		if c.parsing.Load() {
-			ev.slot = c.arena.slot(ev.Type)
-		}
-		for _, s := range subs {
-			s.deliver(ev)
-		}
+	subs := c.route[string(typ)] // no allocation for the key
+	if len(subs) == 0 {
+		return nil, nil
 	}
-	c.subsMu.RUnlock()
+	var ev *Event
+	if rb != nil {
+		ev = eventFromBuf(len(typ), rb, &c.arena)
+	} else {
+		ev = c.arena.lineEvent(len(typ), first)
+	}
+	ev.parsing = &c.parsing
+	if c.parsing.Load() {
+		ev.slot = c.arena.slot(ev.Type)
+	}
+	return ev, subs
 }
 
 // Subscribe starts a subscription to the named events (case-insensitive,
