@@ -187,8 +187,11 @@ func (a *eventArena) lineEvent(typLen int, text []byte) *Event {
 // received the same *Event gets the same value, which must be treated as
 // read-only.
 func (e *Event) Parsed() (any, error) {
-	if e.parsing != nil && !e.parsing.Load() {
-		e.parsing.Store(true) // from now on the reader gives events a slot
+	// An event without a slot may be the first parsed on its connection:
+	// from now on the reader gives events a slot. (An event with one
+	// does not touch the flag, which sits next to the reader's own data.)
+	if e.slot == nil && e.parsing != nil && !e.parsing.Load() {
+		e.parsing.Store(true)
 	}
 	for {
 		switch atomic.LoadInt32(&e.pstate) {
