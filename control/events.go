@@ -22,11 +22,13 @@ type Event struct {
 	// data events such as NS have several).
 	Lines []Line
 
-	one     [1]Line      // Lines of a one-line event, allocated with it
-	pstate  int32        // evUnparsed ... evMalformed (atomic)
-	parsed  any          // the typed form or the parse error, once parsed
-	slot    any          // zeroed memory for the typed form (see eventArena.slot)
-	parsing *atomic.Bool // the Conn's flag that its subscribers parse, set by Parsed
+	one    [1]Line // Lines of a one-line event, allocated with it
+	pstate int32   // evUnparsed ... evMalformed (atomic)
+	parsed any     // the typed form or the parse error, once parsed
+	// slot is zeroed memory for the typed form (see eventArena.slot) or,
+	// until a subscriber of the connection parses, the connection's
+	// *atomic.Bool flag that says it does, which Parsed sets.
+	slot any
 }
 
 // eventArena hands the reader its Events and their text in blocks, so
@@ -104,7 +106,7 @@ func (a *eventArena) slot(typ string) any {
 }
 
 // Sizes of the arena's blocks, 4 KiB each (a size class of Go's allocator,
-// so nothing is lost to rounding): an Event is 136 bytes and a typical
+// so nothing is lost to rounding): an Event is 128 bytes and a typical
 // event's text 60–250, so each block serves a few dozen events.
 const (
 	eventBlock   = 4096 / int(unsafe.Sizeof(Event{}))
@@ -187,11 +189,12 @@ func (a *eventArena) lineEvent(typLen int, text []byte) *Event {
 // received the same *Event gets the same value, which must be treated as
 // read-only.
 func (e *Event) Parsed() (any, error) {
-	// An event without a slot may be the first parsed on its connection:
-	// from now on the reader gives events a slot. (An event with one
-	// does not touch the flag, which sits next to the reader's own data.)
-	if e.slot == nil && e.parsing != nil && !e.parsing.Load() {
-		e.parsing.Store(true)
+	// An event that carries the flag instead of a slot may be the first
+	// parsed on its connection: from now on the reader gives events a
+	// slot. (An event with a slot does not touch the flag, which sits
+	// next to the reader's own data.)
+	if f, ok := e.slot.(*atomic.Bool); ok && !f.Load() {
+		f.Store(true)
 	}
 	for {
 		switch atomic.LoadInt32(&e.pstate) {
@@ -458,9 +461,10 @@ func (c *Conn) routeEvent(first []byte, rb *replyBuf) (*Event, []*Subscription) 
 	} else {
 		ev = c.arena.lineEvent(len(typ), first)
 	}
-	ev.parsing = &c.parsing
 	if c.parsing.Load() {
 		ev.slot = c.arena.slot(ev.Type)
+	} else {
+		ev.slot = &c.parsing
 	}
 	return ev, subs
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/iotest"
 
@@ -297,7 +298,7 @@ func TestParsedIntoReaderSlots(t *testing.T) {
 		for i := range n {
 			ev := <-sub.Events()
 			if round == 0 {
-				assert.Nil(t, ev.slot, "no slot before anyone parsed")
+				assert.IsType(t, &atomic.Bool{}, ev.slot, "no slot before anyone parsed")
 			} else {
 				assert.IsType(t, &circAlloc{}, ev.slot)
 			}
