@@ -152,7 +152,7 @@ func NewConn(nc net.Conn, opts ...Option) *Conn {
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
-	c.rd = newReplyReader(nc, c.opts.maxReplySize)
+	c.rd = newReplyReader(newRawReader(nc), c.opts.maxReplySize)
 	c.raw = newRawWriter(nc)
 	c.wg.Add(2)
 	go c.readLoop()
@@ -515,7 +515,13 @@ func (c *Conn) writeLoop() {
 			}
 			c.mu.Unlock()
 			clear(batch)
-			if _, err := c.nc.Write(buf); err != nil {
+			var err error
+			if c.raw != nil {
+				err = c.raw.writeAll(buf)
+			} else {
+				_, err = c.nc.Write(buf)
+			}
+			if err != nil {
 				c.shutdown(fmt.Errorf("write: %w", err))
 				return
 			}
