@@ -1,3 +1,5 @@
+//go:build linux && !race
+
 package control
 
 import (
@@ -14,6 +16,11 @@ import (
 // client's CPU time per command (and it wakes the runtime's sysmon thread
 // whenever the process was idle, which costs most when the machine is
 // busy). A non-blocking call does not need it.
+//
+// Under the race detector they are syscall.Read and syscall.Write (see
+// sys_unix.go): those also tell the detector that a write to a descriptor
+// happens before a later read, which tests whose fake tor shares memory
+// with the test through the socket rely on.
 func sysRead(fd uintptr, b []byte) (int, error) {
 	n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
 	if e != 0 {
