@@ -96,8 +96,21 @@ func TestDispatchRoutesByType(t *testing.T) {
 // all get the same value, or for a malformed event no value and the same
 // error; an event without a typed form is its own value.
 func TestParsedOnceForEverySubscriber(t *testing.T) {
-	for _, line := range []string{"650 CIRC 1 BUILT PURPOSE=GENERAL", "650 CIRC 1", "650 UNKNOWN_EVENT x=1"} {
+	var flag atomic.Bool
+	var arena eventArena
+	for _, c := range []struct {
+		line string
+		slot func(e *Event) any // as the reader sets it
+	}{
+		{"650 CIRC 1 BUILT PURPOSE=GENERAL", func(*Event) any { return nil }},
+		{"650 CIRC 1 BUILT PURPOSE=GENERAL", func(*Event) any { return &flag }},
+		{"650 CIRC 1 BUILT PURPOSE=GENERAL", func(e *Event) any { return arena.slot(e.Type) }},
+		{"650 CIRC 1", func(e *Event) any { return arena.slot(e.Type) }},
+		{"650 UNKNOWN_EVENT x=1", func(*Event) any { return &flag }},
+	} {
+		line := c.line
 		e := ev(t, line)
+		e.slot = c.slot(e)
 		const n = 8
 		vals := make([]any, n)
 		errs := make([]error, n)

@@ -958,11 +958,11 @@ func parseBuildTimeoutSetEvent(ev *Event) (*BuildTimeoutSetEvent, error) {
 // *BuildTimeoutSetEvent. An event type without a typed form is returned
 // as the *Event itself, not an error.
 // typed returns the memory for ev's typed form: the zeroed slot the reader
-// gave the event (see eventArena.slot), taken so that it serves once, or
-// a new T.
+// gave the event (see eventArena.slot), or a new T. An event is parsed
+// once (Event.Parsed), so its slot serves once; ev.slot is not cleared,
+// because other subscribers read it unsynchronized in Parsed.
 func typed[T any](ev *Event) *T {
 	if p, ok := ev.slot.(*T); ok {
-		ev.slot = nil
 		return p
 	}
 	return new(T)
