@@ -15,12 +15,12 @@ import (
 // a tor that does not read: the rest goes to the writer goroutine, which
 // uses writeAll.
 type rawWriter struct {
-	rc    syscall.RawConn
-	b     []byte
-	n     int
-	err   error
-	fn    func(fd uintptr) bool // w.do, made once (a method value allocates)
-	fnAll func(fd uintptr) bool // w.doAll
+	rc   syscall.RawConn
+	b    []byte
+	n    int
+	err  error
+	wait bool                  // on a full socket, wait for room (writeAll) rather than return (write)
+	fn   func(fd uintptr) bool // w.do, made once (a method value allocates)
 }
 
 // newRawWriter returns a rawWriter for the unix and TCP sockets of package
@@ -31,7 +31,7 @@ func newRawWriter(nc net.Conn) *rawWriter {
 		return nil
 	}
 	w := &rawWriter{rc: rc}
-	w.fn, w.fnAll = w.do, w.doAll
+	w.fn = w.do
 	return w
 }
 
@@ -65,7 +65,10 @@ func (w *rawWriter) do(fd uintptr) bool {
 		case err == syscall.EINTR:
 			continue
 		case err == syscall.EAGAIN:
-			return true // full: don't wait, the writer goroutine will
+			// Full: writeAll waits (false: the poller parks the
+			// goroutine until the socket is writable); write returns,
+			// and the writer goroutine sends the rest.
+			return !w.wait
 		case err != nil:
 			w.err = err
 			return true
@@ -76,32 +79,9 @@ func (w *rawWriter) do(fd uintptr) bool {
 	return true
 }
 
-// doAll is do for writeAll: when the socket is full it waits (returns
-// false: the poller parks the goroutine until the socket is writable).
-func (w *rawWriter) doAll(fd uintptr) bool {
-	for len(w.b) > 0 {
-		n, err := sysWrite(fd, w.b)
-		if n > 0 {
-			w.n += n
-			w.b = w.b[n:]
-		}
-		switch {
-		case err == syscall.EINTR:
-			continue
-		case err == syscall.EAGAIN:
-			return false
-		case err != nil:
-			w.err = err
-			return true
-		}
-	}
-	return true
-}
-
-// write writes as much of b as the socket takes now. Only the holder of the
-// connection's writing role calls it.
-func (w *rawWriter) write(b []byte) (int, error) {
-	w.b, w.n, w.err = b, 0, nil
+// run writes b with do, waiting for room or not.
+func (w *rawWriter) run(b []byte, wait bool) (int, error) {
+	w.b, w.n, w.err, w.wait = b, 0, nil, wait
 	err := w.rc.Write(w.fn)
 	w.b = nil
 	if err == nil {
@@ -110,15 +90,17 @@ func (w *rawWriter) write(b []byte) (int, error) {
 	return w.n, err
 }
 
+// write writes as much of b as the socket takes now. Only the holder of the
+// connection's writing role calls it.
+func (w *rawWriter) write(b []byte) (int, error) { return w.run(b, false) }
+
 // writeAll writes all of b, waiting while the socket is full, as
 // net.Conn.Write does but with sysWrite. Only the holder of the
 // connection's writing role (the writer goroutine) calls it.
 func (w *rawWriter) writeAll(b []byte) error {
-	w.b, w.n, w.err = b, 0, nil
-	err := w.rc.Write(w.fnAll)
-	w.b = nil
-	if err == nil {
-		err = w.err
+	n, err := w.run(b, true)
+	if err == nil && n < len(b) {
+		err = io.ErrShortWrite
 	}
 	return err
 }
