@@ -374,19 +374,25 @@ func (s *Subscription) Close() error {
 // never blocks, and it makes the *Event only if someone wants it.
 func (c *Conn) dispatch(rb *replyBuf) {
 	o := rb.offs[0]
-	c.dispatchEvent(rb.b[o.ts:o.te], rb)
+	c.subsMu.RLock()
+	if ev, subs := c.routeEvent(rb.b[o.ts:o.te], rb); ev != nil {
+		for _, s := range subs {
+			s.deliver(ev)
+		}
+	}
+	c.subsMu.RUnlock()
 }
 
 // dispatchBuffered dispatches the one-line events at the head of the read
 // buffer ("650 TYPE ...", nearly every event tor sends), all those wholly
-// buffered, and reports whether there was any. Each text is copied once,
-// from the read buffer to the event's memory, where a reply is copied
-// twice. The run is routed under one read lock, and its events are handed
-// to the subscriptions after it is parsed (at most maxRun at a time).
-func (c *Conn) dispatchBuffered() bool {
+// buffered. Each text is copied once, from the read buffer to the event's
+// memory, where a reply is copied twice. The run is routed under one read
+// lock, and its events are handed to the subscriptions after it is parsed
+// (at most maxRun at a time).
+func (c *Conn) dispatchBuffered() {
 	text, n := c.rd.bufferedEventLine()
 	if n == 0 {
-		return false
+		return
 	}
 	c.subsMu.RLock()
 	for n != 0 {
@@ -401,7 +407,6 @@ func (c *Conn) dispatchBuffered() bool {
 	}
 	c.deliverRunLocked()
 	c.subsMu.RUnlock()
-	return true
 }
 
 // maxRun bounds how many events dispatchBuffered holds before handing them
@@ -424,18 +429,6 @@ func (c *Conn) deliverRunLocked() {
 		c.run[i] = routed{}
 	}
 	c.run = c.run[:0]
-}
-
-// dispatchEvent hands the event in rb, whose first line's text is first,
-// to every subscription that wants it.
-func (c *Conn) dispatchEvent(first []byte, rb *replyBuf) {
-	c.subsMu.RLock()
-	if ev, subs := c.routeEvent(first, rb); ev != nil {
-		for _, s := range subs {
-			s.deliver(ev)
-		}
-	}
-	c.subsMu.RUnlock()
 }
 
 // routeEvent returns the subscriptions that want the event whose first

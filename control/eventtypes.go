@@ -950,13 +950,6 @@ func parseBuildTimeoutSetEvent(ev *Event) (*BuildTimeoutSetEvent, error) {
 	return &BuildTimeoutSetEvent{Type: pos[0]}, nil
 }
 
-// parseEvent decodes an event into its typed form: *StatusEvent,
-// *CircEvent, *CircMinorEvent, *StreamEvent, *ORConnEvent, *BWEvent,
-// *CircBWEvent, *StreamBWEvent, *AddrMapEvent, *SignalEvent,
-// *NetworkLivenessEvent, *GuardEvent, *NewDescEvent, *NSEvent, *LogEvent,
-// *ConfChangedEvent, *HSDescEvent, *HSDescContentEvent or
-// *BuildTimeoutSetEvent. An event type without a typed form is returned
-// as the *Event itself, not an error.
 // typed returns the memory for ev's typed form: the zeroed slot the reader
 // gave the event (see eventArena.slot), or a new T. An event is parsed
 // once (Event.Parsed), so its slot serves once; ev.slot is not cleared,
@@ -968,6 +961,13 @@ func typed[T any](ev *Event) *T {
 	return new(T)
 }
 
+// parseEvent decodes an event into its typed form: *StatusEvent,
+// *CircEvent, *CircMinorEvent, *StreamEvent, *ORConnEvent, *BWEvent,
+// *CircBWEvent, *StreamBWEvent, *AddrMapEvent, *SignalEvent,
+// *NetworkLivenessEvent, *GuardEvent, *NewDescEvent, *NSEvent, *LogEvent,
+// *ConfChangedEvent, *HSDescEvent, *HSDescContentEvent or
+// *BuildTimeoutSetEvent. An event type without a typed form is returned
+// as the *Event itself, not an error.
 func parseEvent(ev *Event) (any, error) {
 	switch ev.Type {
 	case "STATUS_GENERAL", "STATUS_CLIENT", "STATUS_SERVER", "STATUS_SEVER":
